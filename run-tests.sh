@@ -1,0 +1,25 @@
+#!/bin/sh
+# The whole test suite, from a plain clone on a fresh machine:
+#   1. create .venv when missing and install the package with its test extra
+#      (this builds the cffi kernels);
+#   2. run every test once with the native kernels and once with SHAREDBUFFERS_PURE=1;
+#   3. run the -O pass over the corrupt-input tests (bounds checks must not be asserts).
+# Exits non-zero on any failure.
+set -eu
+cd "$(dirname "$0")"
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+.venv/bin/python -m pip install -q -e ".[test]"
+.venv/bin/python -c 'import sharedbuffers, sys; sys.exit(0 if sharedbuffers.NATIVE else "native kernels did not build")'
+
+status=0
+echo "== native kernels =="
+.venv/bin/python -m pytest -q -p no:cacheprovider tests "$@" || status=1
+echo "== pure-Python fallback (SHAREDBUFFERS_PURE=1) =="
+SHAREDBUFFERS_PURE=1 .venv/bin/python -m pytest -q -p no:cacheprovider tests "$@" || status=1
+echo "== python -O: corrupt input still raises cleanly =="
+.venv/bin/python -O -m pytest -q -p no:cacheprovider tests/test_corrupt_input.py "$@" || status=1
+exit $status

@@ -1,0 +1,26 @@
+"""The 1.x-compatible facade: ``from sharedbuffers.mapped_struct import Schema, ...``.
+
+Names only, no logic: each name is implemented in the module that owns it.
+"""
+from .rtti import TYPECODES, mapped_object
+from .schema import Schema, mapped_object_with_schema
+from .stable_hash import stable_hash as _stable_hash
+from .struct_proxy import StructProxy as BufferProxyObject, restore_object
+from .types.numbers import (
+    byte, double, float32, float64, int8, int16, int32, int64, short, ubyte, uint8, uint16, uint32, uint64,
+    ushort)
+from .types.strings import mapped_bytes, mapped_unicode
+
+__all__ = [
+    'Schema', 'mapped_object', 'mapped_object_with_schema', 'mapped_bytes', 'mapped_unicode',
+    'ubyte', 'byte', 'ushort', 'short', 'uint32', 'int32', 'uint64', 'int64', 'float32', 'float64',
+    'uint8', 'int8', 'uint16', 'int16', 'double', 'BufferProxyObject', 'TYPECODES', 'restore_object',
+    '_stable_hash',
+]
+
+
+def __pyx_unpickle_mapped_object_with_schema(cls, checksum, state):
+    """Legacy pickles of Cython-era 1.x name this function; rebuild the packer from its state."""
+    packer = mapped_object_with_schema(None)
+    packer.__setstate__(state if isinstance(state, (tuple, list, dict)) else (state,))
+    return packer

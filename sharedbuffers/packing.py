@@ -1,0 +1,102 @@
+"""The state of one pack call: the output bytes, where they will land, and the dedup map.
+
+Positions
+---------
+Codecs append to ``context.out`` (a ``bytearray``).  Three coordinate systems meet here:
+
+* *index*: a position inside ``out``;
+* *absolute*: the position in the destination buffer, ``base + index``.  Padding after
+  variable-size values is computed on absolute positions (FORMAT.md §1.4);
+* *logical*: ``implicit_offs + absolute``, the position in the final file when the
+  destination is one piece of a larger whole (a typed-array item, a pool section).  The
+  dedup map stores logical positions, so a pointer to something written by an earlier
+  pack into the same file is still the right difference.
+
+Deduplication (the "idmap", FORMAT.md §5.5)
+-------------------------------------------
+Equal short strings, equal ints and ``None`` share one copy (keys by value, tagged with
+the type so that ``True`` never merges with ``1``); other objects share by identity.  1.x
+keyed identity by bare ``id(obj)`` and kept nothing alive, so a temporary object packed in a
+loop could reuse the id of a dead one and silently point at the wrong data.  Here every
+identity entry keeps its object alive for as long as the map lives, so an id can never be
+reused while it is a key.  A map also remembers how far it has been written; packing again
+*below* that point (the same map reused for a new buffer) raises instead of corrupting.
+"""
+
+__all__ = ['PackContext', 'WRAPPED', 'alignment_padding', 'check_idmap_position', 'finish_idmap']
+
+
+class _Tag:
+    """A unique, readable sentinel used inside idmap keys."""
+    __slots__ = ('name',)
+
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return '<%s>' % self.name
+
+    def __reduce__(self):
+        return (_tag_by_name, (self.name,))
+
+
+WRAPPED = _Tag('wrapped')
+_WRITTEN_UP_TO = _Tag('written-up-to')
+_TAGS = {tag.name: tag for tag in (WRAPPED, _WRITTEN_UP_TO)}
+
+
+def _tag_by_name(name):
+    return _TAGS[name]
+
+
+_ZEROS = bytes(64)
+
+
+def alignment_padding(position, alignment):
+    """Zero bytes that bring ``position`` up to a multiple of ``alignment``."""
+    remainder = position % alignment
+    if not remainder:
+        return b''
+    gap = alignment - remainder
+    return _ZEROS[:gap] if gap <= 64 else bytes(gap)
+
+
+class PackContext:
+    """Output buffer plus dedup map of one top-level pack call."""
+    __slots__ = ('out', 'base', 'origin', 'idmap')
+
+    def __init__(self, base, implicit_offs, idmap):
+        self.out = bytearray()
+        self.base = base                    # absolute position of out[0]
+        self.origin = base + implicit_offs  # logical position of out[0]
+        self.idmap = idmap
+
+    def position(self):
+        """Logical position of the next byte appended."""
+        return self.origin + len(self.out)
+
+    def pad(self, alignment):
+        """Append zeros up to the next multiple of ``alignment``, counted on absolute positions."""
+        remainder = (self.base + len(self.out)) % alignment
+        if remainder:
+            self.out += _ZEROS[:alignment - remainder] if alignment <= 64 else bytes(alignment - remainder)
+
+
+def check_idmap_position(idmap, logical_start):
+    """Refuse to pack with a map whose entries point into data at or after ``logical_start``.
+
+    That happens when one map is reused for a second, independent buffer (1.x then wrote
+    pointers into the first buffer's layout: silent corruption).
+    """
+    written = idmap.get(_WRITTEN_UP_TO)
+    if written is not None and written > logical_start:
+        raise ValueError(
+            'this idmap already describes data up to logical offset %d, and the new pack starts '
+            'at %d: its entries would point at stale data. Use a fresh idmap per buffer, or pass '
+            'implicit_offs so that each pack lands after the previous one' % (written, logical_start))
+
+
+def finish_idmap(idmap, logical_end):
+    """Record how far the data described by ``idmap`` extends."""
+    if logical_end > idmap.get(_WRITTEN_UP_TO, -1):
+        idmap[_WRITTEN_UP_TO] = logical_end

@@ -1,0 +1,321 @@
+"""Run-time type information: the typecode table and ``mapped_object`` (FORMAT.md §3).
+
+A dynamically typed value (an ``object`` slot, and later sequence elements and dict keys)
+is stored as one typecode byte followed by
+
+* a fixed-size value right after the code, the whole padded to 8 bytes, or
+* 7 zero bytes and the value's ordinary encoding (no trailing padding).
+
+``TYPECODES`` below is the one place that lists every code: its byte, the Python types
+written with it, and the codec that reads and writes it.  Codes whose families are not
+implemented yet are listed too, so that reading one gives a precise error instead of
+"unknown typecode".  User schemas register their own codes (0x80-0xFF by convention)
+through :meth:`mapped_object.register_schema`.
+"""
+import struct
+
+from ._facade import public
+from .buffers import as_byte_buffer, out_of_bounds
+from .packing import WRAPPED
+from .types.base import pack_value_into
+from .types.numbers import (
+    byte, float32, float64, int32, int64, short, ubyte, uint32, uint64, ushort, INTEGER_RANGES)
+from .types.strings import SHORT_VALUE, encode_payload, mapped_bytes, mapped_unicode, read_bytes, read_str
+
+__all__ = ['mapped_object', 'TYPECODES', 'read_object', 'write_object', 'registered_codec_for']
+
+_HEADER_PADDING = bytes(7)
+
+
+class FixedTypecode:
+    """A numeric RTTI code: the value follows the code byte; the record is padded to 8 bytes."""
+    __slots__ = ('code', 'struct_format', 'python_type', 'value_size', 'record_size', '_pack', '_unpack')
+
+    def __init__(self, code, struct_format, python_type):
+        self.code = code
+        self.struct_format = struct_format
+        self.python_type = python_type
+        self.value_size = struct.calcsize('=' + struct_format)
+        self.record_size = (1 + self.value_size + 7) // 8 * 8
+        padding = self.record_size - 1 - self.value_size
+        self._pack = struct.Struct('=%s%dx' % (struct_format, padding)).pack
+        self._unpack = struct.Struct('=' + struct_format).unpack_from
+
+    def encode(self, value):
+        return self.code + self._pack(value)
+
+    def read(self, buffer, offset):
+        end = offset + 1 + self.value_size
+        if end > len(buffer):
+            raise out_of_bounds('%r value' % self.code.decode(), offset, end - offset, len(buffer))
+        return self._unpack(buffer, offset + 1)[0]
+
+
+# code -> (family name, reader or None when the family is not implemented in this version)
+_FAMILIES_TO_COME = {
+    b'r': 'memoryview', b't': 'tuple', b'e': 'list', b'W': 'proxied_tuple', b'E': 'proxied_list',
+    b'Z': 'frozenset', b'z': 'proxied_frozenset', b'm': 'dict', b'M': 'proxied_dict',
+    b'v': 'datetime', b'V': 'date', b'F': 'Decimal', b'n': 'numpy.ndarray',
+}
+
+#: Every built-in typecode: code -> FixedTypecode, codec class, or the name of a family to come.
+TYPECODES = {
+    b'B': FixedTypecode(b'B', 'B', int), b'b': FixedTypecode(b'b', 'b', int),
+    b'H': FixedTypecode(b'H', 'H', int), b'h': FixedTypecode(b'h', 'h', int),
+    b'I': FixedTypecode(b'I', 'I', int), b'i': FixedTypecode(b'i', 'i', int),
+    b'Q': FixedTypecode(b'Q', 'Q', int), b'q': FixedTypecode(b'q', 'q', int),
+    b'd': FixedTypecode(b'd', 'd', float), b'f': FixedTypecode(b'f', 'f', float),
+    b'T': FixedTypecode(b'T', '?', bool),
+    b's': mapped_bytes, b'u': mapped_unicode,
+}
+TYPECODES.update(_FAMILIES_TO_COME)
+BUILTIN_CODES = frozenset(code[0] for code in TYPECODES) | {ord('o')}
+
+# Marker instances keep their width: uint16(5) is written with code H (FORMAT.md §3.3).
+_MARKER_CODES = {marker: TYPECODES[marker.typecode] for marker in
+                 (ubyte, byte, ushort, short, uint32, int32, uint64, int64, float32, float64)}
+_BOOL = TYPECODES[b'T']
+_FLOAT = TYPECODES[b'd']
+_INT_CODES = [(TYPECODES[code.encode()], INTEGER_RANGES[code]) for code in 'bBhHiIqQ']
+
+# Registered user schemas: filled by mapped_object.register_schema.
+_CODECS_BY_TYPE = {}        # python class -> mapped_object_with_schema
+_CODECS_BY_CODE = {}        # typecode int -> mapped_object_with_schema
+_CODECS_BY_SCHEMA = {}      # id(schema) -> (schema, mapped_object_with_schema)
+
+
+def _int_typecode(value):
+    for typecode, (low, high) in _INT_CODES:
+        if low <= value <= high:
+            return typecode
+    raise OverflowError('int %d cannot be stored: the range is -2**63 .. 2**64-1' % (value,))
+
+
+def write_object(value, context):
+    """Append ``value`` RTTI-wrapped (deduplicated); return the logical position of its code byte."""
+    kind = type(value)
+    idmap = context.idmap
+    out = context.out
+    if kind is str or kind is bytes:
+        key = (WRAPPED, kind, value) if len(value) < SHORT_VALUE else (WRAPPED, id(value))
+        entry = idmap.get(key)
+        if entry is not None:
+            return entry[0]
+        if kind is str:
+            try:
+                data = value.encode('utf-8')
+            except UnicodeEncodeError as error:
+                raise ValueError('str value cannot be stored as UTF-8 (%s)' % (error.reason,)) from None
+            code = b'u'
+        else:
+            data = value
+            code = b's'
+        position = context.origin + len(out)
+        out += code
+        out += _HEADER_PADDING
+        out += encode_payload(data)
+        idmap[key] = (position, value)
+        # 1.x records the bare payload too: a later str slot with an equal value points into
+        # this copy (FORMAT.md §5.5, the cross-namespace case).
+        idmap[(kind, value) if len(value) < SHORT_VALUE else id(value)] = (position + 8, value)
+        return position
+    if kind is int:
+        typecode = _int_typecode(value)
+        key = (WRAPPED, int, value)
+    elif kind is bool:
+        typecode = _BOOL
+        key = (WRAPPED, bool, value)
+    elif kind is float:
+        typecode = _FLOAT
+        key = (WRAPPED, id(value))
+    elif kind in _MARKER_CODES:
+        typecode = _MARKER_CODES[kind]
+        key = (WRAPPED, kind, value)
+    else:
+        return _write_registered(value, context)
+    entry = idmap.get(key)
+    if entry is not None:
+        return entry[0]
+    position = context.origin + len(out)
+    try:
+        out += typecode.encode(value)
+    except struct.error:
+        raise OverflowError('%s value %r is out of range' % (kind.__name__, value)) from None
+    idmap[key] = (position, value)
+    return position
+
+
+def _write_registered(value, context):
+    codec = registered_codec_for(value)
+    if codec is None:
+        kind = type(value)
+        family = _FAMILY_BY_TYPE_NAME.get(kind.__name__)
+        if family is not None:
+            raise TypeError('values of type %s cannot be stored dynamically by this version yet'
+                            % (kind.__name__,))
+        raise TypeError('cannot store a value of type %s.%s: it has no typecode (register its class '
+                        'with mapped_object.register_schema)' % (kind.__module__, kind.__qualname__))
+    if codec.typecode is None:
+        raise TypeError('%s is registered without a typecode, so it can only be stored in slots typed '
+                        'with its class, not dynamically' % (type(value).__name__,))
+    key = (WRAPPED, id(value))
+    idmap = context.idmap
+    entry = idmap.get(key)
+    if entry is not None:
+        return entry[0]
+    out = context.out
+    position = context.origin + len(out)
+    idmap[key] = (position, value)
+    out.append(codec.typecode)
+    out += _HEADER_PADDING
+    codec.schema._write(value, context)     # the struct must follow its header: no bare dedup here
+    return position
+
+
+_FAMILY_BY_TYPE_NAME = {name: name for name in (
+    'list', 'tuple', 'frozenset', 'set', 'dict', 'defaultdict', 'datetime', 'date', 'Decimal',
+    'ndarray', 'memoryview', 'bytearray')}
+
+
+def registered_codec_for(value):
+    """The registered struct codec that writes ``value``, or None."""
+    codec = _CODECS_BY_TYPE.get(type(value))
+    if codec is None:
+        schema = getattr(type(value), '_proxy_schema', None)
+        if schema is not None:
+            found = _CODECS_BY_SCHEMA.get(id(schema))
+            codec = found[1] if found is not None else None
+    return codec
+
+
+def read_object(buffer, offset):
+    """Decode the RTTI-wrapped value at absolute ``offset`` of ``buffer``."""
+    if offset < 0 or offset >= len(buffer):
+        raise out_of_bounds('typecode', offset, 1, len(buffer))
+    code = buffer[offset]
+    if type(code) is not int:       # mmap indexing gives ints, some buffers give bytes
+        code = code[0]
+    entry = _READERS.get(code)
+    if entry is not None:
+        return entry(buffer, offset)
+    codec = _CODECS_BY_CODE.get(code)
+    if codec is not None:
+        return codec.read(buffer, offset + 8)
+    family = _FAMILIES_TO_COME.get(bytes((code,)))
+    if family is not None:
+        raise ValueError('typecode %r (%s) at offset %d is not supported by this version yet'
+                         % (chr(code), family, offset))
+    raise ValueError('unknown typecode 0x%02x at offset %d: corrupt data, or a schema that was '
+                     'not registered' % (code, offset))
+
+
+def _payload_reader(read):
+    def read_after_header(buffer, offset):
+        return read(buffer, offset + 8)
+    return read_after_header
+
+
+_READERS = {code[0]: entry.read for code, entry in TYPECODES.items() if isinstance(entry, FixedTypecode)}
+_READERS[ord('s')] = _payload_reader(read_bytes)
+_READERS[ord('u')] = _payload_reader(read_str)
+
+
+def normalize_typecode(typecode):
+    """A registration typecode as an int 0..255 (or None); accepts bytes, str or int."""
+    if typecode is None:
+        return None
+    if isinstance(typecode, (bytes, bytearray)) and len(typecode) == 1:
+        code = typecode[0]
+    elif isinstance(typecode, str) and len(typecode) == 1 and ord(typecode) < 256:
+        code = ord(typecode)
+    elif isinstance(typecode, int) and not isinstance(typecode, bool) and 0 <= typecode < 256:
+        code = typecode
+    else:
+        raise ValueError('a typecode is one byte: bytes or str of length 1, or an int 0..255; got %r'
+                         % (typecode,))
+    if code in BUILTIN_CODES:
+        raise ValueError('typecode %r is a built-in code; user schemas use 0x80..0xff' % (chr(code),))
+    return code
+
+
+def register(cls, schema, typecode, make_codec):
+    """Register ``cls`` (with ``schema``) under ``typecode``; see mapped_object.register_schema."""
+    code = normalize_typecode(typecode)
+    existing = _CODECS_BY_TYPE.get(cls)
+    if code is not None:
+        owner = _CODECS_BY_CODE.get(code)
+        if owner is not None and not (existing is owner and owner.schema.compatible(schema)):
+            raise ValueError('typecode 0x%02x is already registered for another schema' % (code,))
+    if existing is not None:
+        if existing.typecode == code and existing.schema.compatible(schema):
+            return existing
+        raise ValueError('%s is already registered with typecode %r' % (cls.__name__, existing.typecode))
+    codec = make_codec(schema)
+    codec.typecode = code
+    _CODECS_BY_TYPE[cls] = codec
+    if code is not None:
+        _CODECS_BY_CODE[code] = codec
+    _CODECS_BY_SCHEMA[id(schema)] = (schema, codec)
+    return codec
+
+
+def register_subclass(cls, supercls):
+    """Pack instances of ``cls`` exactly like those of the registered ``supercls``."""
+    codec = _CODECS_BY_TYPE.get(supercls)
+    if codec is None:
+        raise ValueError('%s is not registered' % (supercls.__name__,))
+    _CODECS_BY_TYPE[cls] = codec
+    return codec
+
+
+def codec_for_class(cls):
+    """The registered codec of a class used as a slot type, or None."""
+    return _CODECS_BY_TYPE.get(cls)
+
+
+def codec_for_schema(schema):
+    """A registered codec whose schema is ``schema`` (by identity), or None."""
+    found = _CODECS_BY_SCHEMA.get(id(schema))
+    return found[1] if found is not None and found[0] is schema else None
+
+
+@public
+class mapped_object:
+    """Packer of dynamically typed (RTTI-wrapped) values: ``object`` slots."""
+    typecode = None
+    fixed_size = None
+    write = staticmethod(write_object)
+    read = staticmethod(read_object)
+
+    def __init__(self, value=None, typ=None):
+        self.value = value
+        self.typecode = typ
+
+    @classmethod
+    def pack_into(cls, obj, buf, offs, idmap=None, implicit_offs=0):
+        """Write ``obj`` RTTI-wrapped at ``offs`` of ``buf``; return the end offset."""
+        if obj is None:
+            raise TypeError('None has no RTTI form (it is stored as a none bit or a null pointer)')
+        return pack_value_into(write_object, obj, buf, offs, idmap, implicit_offs)
+
+    @classmethod
+    def unpack_from(cls, buf, offs=0, idmap=None, proxy_into=None):
+        """Decode the RTTI-wrapped value at ``offs`` of ``buf``."""
+        return read_object(as_byte_buffer(buf), offs)
+
+    @staticmethod
+    def register_schema(typ, schema, typecode):
+        """Register class ``typ`` packed with ``schema`` under ``typecode`` (bytes, str or int).
+
+        Returns the ``mapped_object_with_schema`` packer.  Re-registering the same class, a
+        compatible schema and the same code returns the existing packer; a code or class
+        already taken by something else raises ``ValueError``.  ``typecode=None`` makes the
+        class usable as a slot type only.
+        """
+        from .schema import mapped_object_with_schema
+        return register(typ, schema, typecode, mapped_object_with_schema)
+
+    @staticmethod
+    def register_subclass(typ, supertyp):
+        """Pack instances of ``typ`` as its registered parent ``supertyp``."""
+        return register_subclass(typ, supertyp)

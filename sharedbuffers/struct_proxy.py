@@ -1,0 +1,321 @@
+"""Proxies: objects whose attributes are read from a packed struct in a buffer.
+
+Design, and why
+---------------
+A proxy is an immutable ``tuple`` subclass ``(buffer, offset, value0, value1, ...)`` of a class
+generated per schema and bitmap shape.  Attribute reads then cost what a namedtuple read costs:
+
+* fixed-size attributes are read by ``collections._tuplegetter`` (the C descriptor behind
+  namedtuple fields), so ``p.x`` never runs Python code; the values were unpacked from the
+  buffer by one ``struct.unpack_from`` when the proxy was made;
+* variable-size attributes are decoded on first read (:class:`LazyField`) and, when the value
+  is immutable, kept in the instance ``__dict__`` so later reads are dictionary hits;
+* attributes stored as None are the class attribute ``None``; absent ones do not exist, so
+  ``hasattr`` and ``getattr(p, name, default)`` behave as for the original object.
+
+Over a *writable* buffer numbers can change under the proxy (in-place writes, atomic ``add``
+from another process), so the shape classes made for writable buffers read fixed fields live
+from the buffer on every access (:class:`LiveField`), and write through, range-checked.
+
+``type(p).x`` is a :class:`LiveField` in both cases (the metaclass hands it out for snapshot
+classes), so ``type(p).x.cas(p, old, new)`` and ``type(p).x.add(p, delta)`` always work on a
+writable buffer and raise ``TypeError`` on a read-only one.
+"""
+import struct
+import types
+
+try:
+    from collections import _tuplegetter
+except ImportError:  # other Pythons: same semantics, slower
+    from operator import itemgetter as _itemgetter
+
+    def _tuplegetter(index, doc):
+        return property(_itemgetter(index), doc=doc)
+
+from . import _native
+from .buffers import as_byte_buffer, is_writable, out_of_bounds
+from .types.numbers import check_fixed_value
+
+__all__ = ['StructProxy', 'LiveField', 'LazyField', 'build_shape_class', 'build_unpacker',
+           'restore_object', 'VALUES_START']
+
+VALUES_START = 2                    # items 0 and 1 of a proxy are its buffer and offset
+_tuple_item = tuple.__getitem__
+_new_tuple = tuple.__new__
+
+# Decoded values of these types can be cached on the proxy: nobody can mutate them.
+_IMMUTABLE = frozenset((str, bytes, int, float, bool, complex, type(None)))
+
+
+class ProxyType(type):
+    """Metaclass of proxy classes: ``type(p).x`` is always the field's :class:`LiveField`."""
+
+    def __getattribute__(cls, name):
+        value = type.__getattribute__(cls, name)
+        if type(value) is _tuplegetter:
+            accessors = type.__getattribute__(cls, '_proxy_accessors')
+            return accessors.get(name, value)
+        return value
+
+
+class StructProxy(tuple, metaclass=ProxyType):
+    """Base class of every generated proxy class."""
+    __slots__ = ()     # shape classes add the __dict__ that caches decoded values
+
+    _proxy_buffer = _tuplegetter(0, 'the buffer holding the packed struct')
+    _proxy_offset = _tuplegetter(1, 'the offset of the struct in the buffer')
+    _proxy_schema = None
+    _proxy_accessors = {}
+    _proxy_setters = {}
+
+    def __setattr__(self, name, value):
+        setter = self._proxy_setters.get(name)
+        if setter is not None:
+            setter(self, value)
+        elif name in self._proxy_schema.slot_types:
+            if self._proxy_setters is _READ_ONLY_MARK:
+                raise TypeError('cannot set attribute %r: the proxy reads a read-only buffer' % (name,))
+            raise TypeError('attribute %r of a %s proxy cannot be changed in place (only present '
+                            'numeric attributes can)' % (name, self._proxy_schema.display_name))
+        else:
+            object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        if name in self._proxy_schema.slot_types:
+            raise TypeError('attributes of a proxy cannot be deleted')
+        object.__delattr__(self, name)
+
+    # A proxy stands for an object, not for the tuple that implements it.
+    def __len__(self):
+        raise TypeError('%s proxy has no len()' % (self._proxy_schema.display_name,))
+
+    def __iter__(self):
+        raise TypeError('%s proxy is not iterable' % (self._proxy_schema.display_name,))
+
+    def __getitem__(self, key):
+        raise TypeError('%s proxy is not subscriptable' % (self._proxy_schema.display_name,))
+
+    def __bool__(self):
+        return True
+
+    def __contains__(self, item):
+        raise TypeError('%s proxy is not a container' % (self._proxy_schema.display_name,))
+
+    def _proxy_values(self):
+        """{attribute: value} of every attribute the struct holds (None included)."""
+        values = {}
+        for name in self._proxy_schema.slot_keys:
+            value = getattr(self, name, _ABSENT)
+            if value is not _ABSENT:
+                values[name] = value
+        return values
+
+    def __eq__(self, other):
+        if self is other:
+            return True
+        names = self._proxy_schema.slot_keys
+        if not isinstance(other, StructProxy) and not any(hasattr(other, name) for name in names):
+            return NotImplemented
+        for name in names:
+            if getattr(self, name, _ABSENT) != getattr(other, name, _ABSENT):
+                return False
+        return True
+
+    def __ne__(self, other):
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = None     # equal to plain objects by value, so not hashable like them
+
+    def __repr__(self):
+        fields = ', '.join('%s=%r' % item for item in self._proxy_values().items())
+        return '%s(%s)' % (self._proxy_schema.display_name, fields)
+
+    def __reduce__(self):
+        """Pickling a proxy pickles a plain copy of the object it stands for."""
+        return (restore_object, (self._proxy_schema.declared_class, self._proxy_values()))
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+_ABSENT = object()
+_READ_ONLY_MARK = types.MappingProxyType({})
+StructProxy._proxy_setters = _READ_ONLY_MARK
+
+
+def restore_object(cls, attributes):
+    """Rebuild the plain object a pickled proxy stood for (an instance of ``cls`` when known)."""
+    if cls is None:
+        return types.SimpleNamespace(**attributes)
+    obj = cls.__new__(cls)
+    for name, value in attributes.items():
+        setattr(obj, name, value)
+    return obj
+
+
+class LiveField:
+    """A fixed-size field read from and written to the buffer on every access.
+
+    Also the atomic accessor ``type(p).x``: ``cas`` and ``add`` run in the native kernels
+    (a compare-and-swap loop on the field's bytes), so several processes sharing the
+    buffer can update one counter without a lock.
+    """
+    __slots__ = ('name', 'owner', 'code', 'field_offset', '_unpack', '_pack_into')
+
+    def __init__(self, owner, name, code, field_offset):
+        self.owner = owner
+        self.name = name
+        self.code = code
+        self.field_offset = field_offset
+        self._unpack = struct.Struct('=' + code).unpack_from
+        self._pack_into = struct.Struct('=' + code).pack_into
+
+    def __get__(self, proxy, cls=None):
+        if proxy is None:
+            return self
+        return self._unpack(proxy._proxy_buffer, proxy._proxy_offset + self.field_offset)[0]
+
+    def __set__(self, proxy, value):
+        try:
+            self._pack_into(proxy._proxy_buffer, proxy._proxy_offset + self.field_offset, value)
+        except (struct.error, TypeError, OverflowError):
+            check_fixed_value(self.code, value, '%s.%s' % (self.owner, self.name))
+            raise
+
+    def _writable_buffer(self, proxy):
+        buffer = proxy._proxy_buffer
+        if not is_writable(buffer):
+            raise TypeError('cannot modify %s.%s: the proxy reads a read-only buffer' % (self.owner, self.name))
+        return buffer
+
+    def cas(self, proxy, expected, new):
+        """Atomically replace ``expected`` by ``new``; True if the swap happened."""
+        buffer = self._writable_buffer(proxy)
+        check_fixed_value(self.code, new, '%s.%s' % (self.owner, self.name))
+        return _native.atomic_cas(buffer, proxy._proxy_offset + self.field_offset, self.code, expected, new)
+
+    def add(self, proxy, delta):
+        """Atomically add ``delta``; returns the new value (OverflowError if it would not fit)."""
+        buffer = self._writable_buffer(proxy)
+        if self.code == '?':
+            raise TypeError('%s.%s is a bool: add() does not apply' % (self.owner, self.name))
+        return _native.atomic_add(buffer, proxy._proxy_offset + self.field_offset, self.code, delta)
+
+    def load(self, proxy):
+        """Atomic (sequentially consistent) read of the field."""
+        return _native.atomic_load(proxy._proxy_buffer, proxy._proxy_offset + self.field_offset, self.code)
+
+    def __repr__(self):
+        return '<field %s.%s %r at +%d>' % (self.owner, self.name, self.code, self.field_offset)
+
+
+class LazyField:
+    """A variable-size field decoded from the buffer on first read.
+
+    Immutable results are stored in the instance ``__dict__``; being a non-data descriptor,
+    this one is not consulted again for that proxy.
+    """
+    __slots__ = ('name', 'index', 'read')
+
+    def __init__(self, name, index, read):
+        self.name = name
+        self.index = index
+        self.read = read
+
+    def __get__(self, proxy, cls=None):
+        if proxy is None:
+            return self
+        buffer = _tuple_item(proxy, 0)
+        value = self.read(buffer, _tuple_item(proxy, 1) + _tuple_item(proxy, self.index))
+        if type(value) in _IMMUTABLE or isinstance(value, StructProxy):
+            proxy.__dict__[self.name] = value
+        return value
+
+
+def _metaclass_for(bases):
+    """ProxyType, or a combination of it with the metaclasses of user-supplied bases."""
+    metas = [type(base) for base in bases if type(base) is not type and not issubclass(ProxyType, type(base))]
+    if not metas:
+        return ProxyType
+    return ProxyType.__class__('ProxyType', (ProxyType,) + tuple(dict.fromkeys(metas)), {})
+
+
+def build_shape_class(schema, has, none, writable):
+    """The proxy class of structs of ``schema`` with these bitmaps, over a (non-)writable buffer."""
+    layout = schema.shape(has, none)
+    namespace = {}
+    accessors = {}
+    setters = {}
+    for position, field in enumerate(layout.fields):
+        index = VALUES_START + position
+        if field.codec is not None:
+            namespace[field.name] = LazyField(field.name, index, field.codec.read)
+            continue
+        live = LiveField(schema.display_name, field.name, field.struct_code, field.offset)
+        accessors[field.name] = live
+        if writable:
+            namespace[field.name] = live
+            setters[field.name] = live.__set__
+        else:
+            namespace[field.name] = _tuplegetter(index, field.name)
+    for bit, name in enumerate(schema.slot_keys):
+        if none >> bit & 1:
+            namespace[name] = None
+    namespace['_proxy_schema'] = schema
+    namespace['_proxy_accessors'] = accessors
+    namespace['_proxy_setters'] = setters if writable else _READ_ONLY_MARK
+    namespace['__module__'] = __name__
+    bases = tuple(schema.proxy_bases) + (StructProxy,)
+    name = '%sProxy' % (schema.display_name,)
+    cls = _metaclass_for(bases)(name, bases, namespace)
+    cls.__qualname__ = name
+    return cls
+
+
+def build_unpacker(schema):
+    """The function ``unpack_from(buf, offset=0, ...) -> proxy`` of ``schema``."""
+    header = struct.Struct('=' + schema.bitmap_format * 2)
+    read_header = header.unpack_from
+    header_size = header.size
+    slot_mask = (1 << len(schema.slot_keys)) - 1
+    shapes = {}
+    make = schema._make_shape_reader
+
+    def unpack_from(buf, offset=0, idmap=None, factory_class_new=None, proxy_into=None):
+        kind = type(buf)
+        if kind is bytes:
+            writable = 0
+        elif kind is bytearray:
+            writable = 1
+        else:
+            buf = as_byte_buffer(buf)
+            writable = 1 if is_writable(buf) else 0
+        if offset < 0:
+            raise IndexError('struct offset %d is negative' % (offset,))
+        try:
+            has, none = read_header(buf, offset)
+        except struct.error:
+            raise out_of_bounds('%s struct header' % schema.display_name, offset, header_size, len(buf)) from None
+        try:
+            cls, read_values = shapes[has << 65 | none << 1 | writable]
+        except KeyError:
+            if has & ~slot_mask or none & ~has:
+                raise ValueError('corrupt %s struct header at offset %d: has=%#x none=%#x for %d attributes'
+                                 % (schema.display_name, offset, has, none, len(schema.slot_keys))) from None
+            cls, read_values = shapes[has << 65 | none << 1 | writable] = make(has, none, writable)
+        try:
+            return _new_tuple(cls, (buf, offset) + read_values(buf, offset + header_size))
+        except struct.error:
+            raise out_of_bounds('%s struct' % schema.display_name, offset,
+                                schema.shape(has, none).fixed_size, len(buf)) from None
+
+    return unpack_from, shapes
+
+
+def empty_proxy(cls):
+    """An instance of ``cls`` pointing at nothing (every attribute absent)."""
+    return _new_tuple(cls, (None, 0))

@@ -1,0 +1,36 @@
+"""What every codec shares: the 1.x class-method interface on top of ``write``/``read``."""
+from ..buffers import as_byte_buffer
+from ..packing import PackContext, check_idmap_position, finish_idmap
+
+__all__ = ['VariableCodec', 'pack_value_into']
+
+
+def pack_value_into(write, value, buffer, offset, idmap, implicit_offs):
+    """Shared body of the per-type ``pack_into`` class methods: write, then copy into place."""
+    if idmap is None:
+        idmap = {}
+    context = PackContext(offset, implicit_offs, idmap)
+    check_idmap_position(idmap, context.origin)
+    write(value, context)
+    end = offset + len(context.out)
+    if offset < 0 or end > len(buffer):
+        raise IndexError('packing needs %d bytes at offset %d, but the buffer holds %d'
+                         % (len(context.out), offset, len(buffer)))
+    buffer[offset:end] = context.out
+    finish_idmap(idmap, context.origin + len(context.out))
+    return end
+
+
+class VariableCodec:
+    """The 1.x class-method interface shared by every variable-size codec class."""
+    fixed_size = None
+
+    @classmethod
+    def pack_into(cls, obj, buf, offs, idmap=None, implicit_offs=0):
+        """Write ``obj`` at ``offs`` of the writable buffer ``buf``; return the end offset."""
+        return pack_value_into(cls.write, obj, buf, offs, idmap, implicit_offs)
+
+    @classmethod
+    def unpack_from(cls, buf, offs=0, idmap=None):
+        """Decode the value at ``offs`` of ``buf``."""
+        return cls.read(as_byte_buffer(buf), offs)
