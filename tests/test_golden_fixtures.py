@@ -1,0 +1,159 @@
+"""The golden files written by sharedbuffers 1.2.3 (tests/fixtures): read them, write them.
+
+Every fixture whose values belong to the families this version implements must decode to
+its manifest value (with the checker's own matching rules) and re-pack, from that value,
+into exactly the recorded bytes.  Fixtures of families still to come must fail cleanly.
+"""
+import os
+
+import pytest
+
+from conftest import FIXTURES_DIR, load_fixture_checker, load_manifest
+from sharedbuffers import mapped_struct as ms
+
+CHECKER = load_fixture_checker()
+MANIFEST = load_manifest()
+
+# Value families implemented by this version, as tagged-JSON tags of the manifest.
+SUPPORTED_TAGS = {'$float', '$bytes', '$bytes_digest', '$struct'}
+SUPPORTED_SLOT_TYPES = {
+    'int', 'float', 'bool', 'str', 'bytes', 'object', 'mapped_unicode', 'mapped_bytes',
+    'uint8', 'int8', 'uint16', 'int16', 'uint32', 'int32', 'uint64', 'int64', 'float32', 'float64',
+}
+SUPPORTED_PACKERS = {'mapped_bytes', 'mapped_unicode'}
+
+
+def _value_supported(expected):
+    if isinstance(expected, list):
+        return all(_value_supported(item) for item in expected)
+    if not isinstance(expected, dict):
+        return True
+    tag = CHECKER._tag(expected)
+    if tag is None:
+        return all(_value_supported(item) for item in expected.values())
+    if tag not in SUPPORTED_TAGS:
+        return False
+    if tag == '$struct':
+        return _class_supported(expected['$struct']) and _value_supported(expected.get('attrs', {}))
+    return True
+
+
+def _class_supported(name, seen=()):
+    if name in seen:
+        return True
+    for slot_type in MANIFEST['classes'][name]['slots'].values():
+        if slot_type.startswith('class:'):
+            if not _class_supported(slot_type[len('class:'):], seen + (name,)):
+                return False
+        elif slot_type not in SUPPORTED_SLOT_TYPES:
+            return False
+    return True
+
+
+def _in_scope(fixture):
+    kind = fixture['kind']
+    if kind == 'hash':
+        return True
+    if kind == 'schema_state':
+        return _class_supported(fixture['class'])
+    if kind == 'struct':
+        return _class_supported(fixture['class']) and _value_supported(fixture['expected'])
+    if kind == 'rtti':
+        return _value_supported(fixture['expected'])
+    if kind == 'bare':
+        return fixture['packer'] in SUPPORTED_PACKERS
+    return False        # arrays, id mappers and mappings come with the container issue
+
+
+IN_SCOPE = [fixture for fixture in MANIFEST['fixtures'] if _in_scope(fixture)]
+OUT_OF_SCOPE_VALUES = [fixture for fixture in MANIFEST['fixtures']
+                       if fixture['kind'] in ('rtti', 'struct') and not _in_scope(fixture)
+                       and _class_supported(fixture.get('class') or 'Inner')]
+REPACKABLE = [fixture for fixture in IN_SCOPE if fixture['kind'] in ('struct', 'rtti', 'bare')]
+
+
+@pytest.fixture(scope='module')
+def registry():
+    return CHECKER.Registry(ms, MANIFEST)
+
+
+def test_the_scope_covers_every_family_of_this_version():
+    kinds = {fixture['kind'] for fixture in IN_SCOPE}
+    assert kinds == {'struct', 'rtti', 'bare', 'schema_state', 'hash'}
+    assert len(IN_SCOPE) >= 70
+
+
+@pytest.mark.parametrize('fixture', IN_SCOPE, ids=lambda fixture: fixture['name'])
+def test_fixture_decodes_to_its_manifest_value(fixture, registry):
+    CHECKER.CHECKERS[fixture['kind']](ms, registry, FIXTURES_DIR, fixture)
+
+
+MARKER_NAMES = ('ubyte', 'byte', 'ushort', 'short', 'uint32', 'int32', 'uint64', 'int64', 'float32', 'float64')
+
+
+def _build(value, registry, decoded):
+    """A Python value (objects of the fixture classes for structs) from tagged JSON.
+
+    ``decoded`` is what the library read from the fixture at the same place: blobs that the
+    manifest records only by digest are taken from it (their digest is checked elsewhere).
+    """
+    tag = CHECKER._tag(value) if isinstance(value, dict) else None
+    if tag == '$struct':
+        cls = registry.classes[value['$struct']]
+        return cls(**{name: _build(item, registry, getattr(decoded, name, None))
+                      for name, item in value.get('attrs', {}).items()})
+    if tag == '$bytes_digest':
+        return decoded
+    return CHECKER.decode(value)
+
+
+def _declared_marker(fixture):
+    """The marker class an RTTI fixture was written with (``mapped_object.pack_into(ushort)``)."""
+    written_with = fixture['description'].rpartition('(')[2].rstrip(')')
+    return getattr(ms, written_with) if written_with in MARKER_NAMES else None
+
+
+def _fixture_bytes(fixture):
+    with open(os.path.join(FIXTURES_DIR, fixture['file']), 'rb') as f:
+        data = f.read()
+    return data
+
+
+@pytest.mark.parametrize('fixture', REPACKABLE, ids=lambda fixture: fixture['name'])
+def test_fixture_value_repacks_to_the_same_bytes(fixture, registry):
+    data = _fixture_bytes(fixture)
+    offset, size = fixture['offset'], fixture['size']
+    buffer = bytearray(len(data))
+    if fixture['kind'] == 'struct':
+        schema = registry.schema(fixture['class'])
+        value = _build(fixture['expected'], registry, schema.unpack_from(data, offset))
+        end = schema.pack_into(value, buffer, offset)
+    elif fixture['kind'] == 'rtti':
+        value = _build(fixture['expected'], registry, ms.mapped_object.unpack_from(data, offset))
+        marker = _declared_marker(fixture)
+        end = ms.mapped_object.pack_into(marker(value) if marker else value, buffer, offset)
+    else:
+        packer = getattr(ms, fixture['packer'])
+        value = _build(fixture['expected'], registry, packer.unpack_from(data, offset))
+        end = packer.pack_into(value, buffer, offset)
+    assert bytes(buffer[offset:offset + size]) == data[offset:offset + size]
+    assert end - offset in (size, (size + 7) // 8 * 8)
+
+
+@pytest.mark.parametrize('fixture', OUT_OF_SCOPE_VALUES, ids=lambda fixture: fixture['name'])
+def test_families_still_to_come_fail_with_a_clear_error(fixture, registry):
+    data = memoryview(_fixture_bytes(fixture))
+    with pytest.raises(ValueError, match='not supported by this version yet'):
+        if fixture['kind'] == 'rtti':
+            _read_deeply(ms.mapped_object.unpack_from(data, fixture['offset']))
+        else:
+            _read_deeply(registry.schema(fixture['class']).unpack_from(data, fixture['offset']))
+
+
+def _read_deeply(value, depth=0):
+    """Read every attribute of a proxy and of the proxies it holds."""
+    schema = getattr(type(value), '_proxy_schema', None)
+    if schema is None or depth > 8:
+        return
+    for name in schema.slot_keys:
+        _read_deeply(getattr(value, name, None), depth + 1)
