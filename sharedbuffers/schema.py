@@ -294,7 +294,11 @@ class Schema:
     @property
     def ProxyClass(self):
         """The proxy class of a struct with no attribute present."""
-        return self._make_shape_reader(0, 0, False)[0]
+        key = 0     # has=0, none=0, read-only: the same key the unpacker uses
+        entry = self._shape_readers.get(key)
+        if entry is None:
+            entry = self._shape_readers[key] = self._make_shape_reader(0, 0, False)
+        return entry[0]
 
     @property
     def Proxy(self):

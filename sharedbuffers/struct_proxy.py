@@ -104,7 +104,7 @@ class StructProxy(tuple, metaclass=ProxyType):
     def _proxy_values(self):
         """{attribute: value} of every attribute the struct holds (None included)."""
         values = {}
-        for name in self._proxy_schema.slot_keys:
+        for name in self._proxy_schema.slot_types:      # declaration order
             value = getattr(self, name, _ABSENT)
             if value is not _ABSENT:
                 values[name] = value
@@ -164,15 +164,17 @@ class LiveField:
     (a compare-and-swap loop on the field's bytes), so several processes sharing the
     buffer can update one counter without a lock.
     """
-    __slots__ = ('name', 'owner', 'code', 'field_offset', '_unpack', '_pack_into')
+    __slots__ = ('name', 'owner', 'code', 'field_offset', 'size', '_unpack', '_pack')
 
     def __init__(self, owner, name, code, field_offset):
         self.owner = owner
         self.name = name
         self.code = code
         self.field_offset = field_offset
-        self._unpack = struct.Struct('=' + code).unpack_from
-        self._pack_into = struct.Struct('=' + code).pack_into
+        layout = struct.Struct('=' + code)
+        self.size = layout.size
+        self._unpack = layout.unpack_from
+        self._pack = layout.pack
 
     def __get__(self, proxy, cls=None):
         if proxy is None:
@@ -180,11 +182,14 @@ class LiveField:
         return self._unpack(proxy._proxy_buffer, proxy._proxy_offset + self.field_offset)[0]
 
     def __set__(self, proxy, value):
+        # Encode first: struct.pack_into zeroes the target before it validates the value.
         try:
-            self._pack_into(proxy._proxy_buffer, proxy._proxy_offset + self.field_offset, value)
+            encoded = self._pack(value)
         except (struct.error, TypeError, OverflowError):
             check_fixed_value(self.code, value, '%s.%s' % (self.owner, self.name))
             raise
+        start = proxy._proxy_offset + self.field_offset
+        proxy._proxy_buffer[start:start + self.size] = encoded
 
     def _writable_buffer(self, proxy):
         buffer = proxy._proxy_buffer
@@ -236,6 +241,24 @@ class LazyField:
         return value
 
 
+class AbsentField:
+    """A slot the struct does not hold: reading it raises AttributeError, as on the object.
+
+    Needed so that a missing slot never falls through to an attribute of the proxy's own
+    classes (``tuple.count``, a method of a proxy base...).
+    """
+    __slots__ = ('name', 'owner')
+
+    def __init__(self, owner, name):
+        self.owner = owner
+        self.name = name
+
+    def __get__(self, proxy, cls=None):
+        if proxy is None:
+            return self
+        raise AttributeError('%s proxy has no attribute %r (it was missing when packed)' % (self.owner, self.name))
+
+
 def _metaclass_for(bases):
     """ProxyType, or a combination of it with the metaclasses of user-supplied bases."""
     metas = [type(base) for base in bases if type(base) is not type and not issubclass(ProxyType, type(base))]
@@ -265,6 +288,8 @@ def build_shape_class(schema, has, none, writable):
     for bit, name in enumerate(schema.slot_keys):
         if none >> bit & 1:
             namespace[name] = None
+        elif not has >> bit & 1:
+            namespace[name] = AbsentField(schema.display_name, name)
     namespace['_proxy_schema'] = schema
     namespace['_proxy_accessors'] = accessors
     namespace['_proxy_setters'] = setters if writable else _READ_ONLY_MARK
