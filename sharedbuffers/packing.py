@@ -15,7 +15,18 @@ Codecs append to ``context.out`` (a ``bytearray``).  Three coordinate systems me
 Deduplication (the "idmap", FORMAT.md §5.5)
 -------------------------------------------
 Equal short strings, equal ints and ``None`` share one copy (keys by value, tagged with
-the type so that ``True`` never merges with ``1``); other objects share by identity.  1.x
+the type so that ``True`` never merges with ``1``); other objects share by identity.
+
+Keys and entries, one map for everything written by one pack:
+
+==========================  ===============================  ===========================
+what                        key                              entry
+==========================  ===============================  ===========================
+short str / bytes (bare)    the value itself                 logical position (int)
+other bare values, structs  ``id(obj)``                      ``(position, obj)``
+RTTI-wrapped, by value      ``(WRAPPED, type, value)``       logical position (int)
+RTTI-wrapped, by identity   ``(WRAPPED, id(obj))``           ``(position, obj)``
+==========================  ===============================  ===========================  1.x
 keyed identity by bare ``id(obj)`` and kept nothing alive, so a temporary object packed in a
 loop could reuse the id of a dead one and silently point at the wrong data.  Here every
 identity entry keeps its object alive for as long as the map lives, so an id can never be
@@ -23,7 +34,7 @@ reused while it is a key.  A map also remembers how far it has been written; pac
 *below* that point (the same map reused for a new buffer) raises instead of corrupting.
 """
 
-__all__ = ['PackContext', 'WRAPPED', 'alignment_padding', 'check_idmap_position', 'finish_idmap']
+__all__ = ['PackContext', 'WRAPPED', 'alignment_padding', 'check_idmap_position', 'finish_idmap', 'forget_from']
 
 
 class _Tag:
@@ -94,6 +105,14 @@ def check_idmap_position(idmap, logical_start):
             'this idmap already describes data up to logical offset %d, and the new pack starts '
             'at %d: its entries would point at stale data. Use a fresh idmap per buffer, or pass '
             'implicit_offs so that each pack lands after the previous one' % (written, logical_start))
+
+
+def forget_from(idmap, logical_start):
+    """Drop the entries of a pack that failed: everything recorded at or after ``logical_start``."""
+    for key, entry in list(idmap.items()):
+        position = entry[0] if type(entry) is tuple else entry
+        if key is not _WRITTEN_UP_TO and position >= logical_start:
+            del idmap[key]
 
 
 def finish_idmap(idmap, logical_end):

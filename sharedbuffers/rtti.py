@@ -97,10 +97,11 @@ def write_object(value, context):
     idmap = context.idmap
     out = context.out
     if kind is str or kind is bytes:
-        key = (WRAPPED, kind, value) if len(value) < SHORT_VALUE else (WRAPPED, id(value))
+        short = len(value) < SHORT_VALUE
+        key = (WRAPPED, kind, value) if short else (WRAPPED, id(value))
         entry = idmap.get(key)
         if entry is not None:
-            return entry[0]
+            return entry if short else entry[0]
         if kind is str:
             try:
                 data = value.encode('utf-8')
@@ -114,10 +115,14 @@ def write_object(value, context):
         out += code
         out += _HEADER_PADDING
         out += encode_payload(data)
-        idmap[key] = (position, value)
         # 1.x records the bare payload too: a later str slot with an equal value points into
         # this copy (FORMAT.md §5.5, the cross-namespace case).
-        idmap[(kind, value) if len(value) < SHORT_VALUE else id(value)] = (position + 8, value)
+        if short:
+            idmap[key] = position
+            idmap[value] = position + 8
+        else:
+            idmap[key] = (position, value)
+            idmap[id(value)] = (position + 8, value)
         return position
     if kind is int:
         typecode = _int_typecode(value)
@@ -135,13 +140,13 @@ def write_object(value, context):
         return _write_registered(value, context)
     entry = idmap.get(key)
     if entry is not None:
-        return entry[0]
+        return entry if kind is not float else entry[0]
     position = context.origin + len(out)
     try:
         out += typecode.encode(value)
     except struct.error:
         raise OverflowError('%s value %r is out of range' % (kind.__name__, value)) from None
-    idmap[key] = (position, value)
+    idmap[key] = position if kind is not float else (position, value)
     return position
 
 

@@ -15,7 +15,7 @@ import struct
 
 from ._facade import public
 from .buffers import as_byte_buffer
-from .packing import PackContext, check_idmap_position, finish_idmap
+from .packing import PackContext, check_idmap_position, finish_idmap, forget_from
 from . import rtti
 from .rtti import mapped_object
 from .struct_proxy import build_shape_class, build_unpacker, empty_proxy
@@ -60,7 +60,7 @@ class Field:
 
 class Shape:
     """The layout of structs of one schema with one (has, none) bitmap pair."""
-    __slots__ = ('fields', 'struct_format', 'values_format', 'fixed_size', 'fixed_padded_size')
+    __slots__ = ('fields', 'struct_format', 'fixed_size', 'fixed_padded_size')
 
     def __init__(self, schema, has, none):
         present = has & ~none
@@ -82,7 +82,6 @@ class Shape:
             offset += struct.calcsize('=' + code)
         self.fields = tuple(fields)
         self.struct_format = '=' + header + ''.join(codes)
-        self.values_format = '=' + ''.join(codes)
         self.fixed_size = offset
         self.fixed_padded_size = _pad(offset, schema.alignment)
 
@@ -241,7 +240,20 @@ class Schema:
 
     def _make_shape_reader(self, has, none, writable):
         cls = build_shape_class(self, has, none, writable)
-        return cls, struct.Struct(self.shape(has, none).values_format).unpack_from
+        return cls, struct.Struct(self.shape(has, none).struct_format).unpack_from
+
+    def full_struct_format(self):
+        """struct format of header + fields when every attribute is present (None if not known yet)."""
+        codes = []
+        for name in self.slot_keys:
+            slot_type = self.slot_types[name]
+            code = FIXED_FORMATS.get(slot_type)
+            if code is None:
+                if isinstance(slot_type, type) and not hasattr(slot_type, 'write'):
+                    return None     # an unregistered class: no reader until reinitialize()
+                code = 'q'
+            codes.append(code)
+        return '=' + self.bitmap_format * 2 + ''.join(codes)
 
     # -- packing --------------------------------------------------------------------------
 
@@ -249,41 +261,63 @@ class Schema:
         """Pack ``obj`` into a new ``bytes`` object."""
         if idmap is None:
             context = PackContext(0, implicit_offs, {})
+            self._write(obj, context)
         else:
             check_idmap_position(idmap, implicit_offs)
             context = PackContext(0, implicit_offs, idmap)
-        self._write_top(obj, context)
+            self._write_with_user_idmap(obj, context)
+        out = context.out
+        gap = len(out) % self.alignment
+        if gap:
+            out += bytes(self.alignment - gap)
+        if self.max_pack_buffer_size is not None:
+            self._check_size(len(out))
         if idmap is not None:
-            finish_idmap(idmap, implicit_offs + len(context.out))
-        return bytes(context.out)
+            finish_idmap(idmap, implicit_offs + len(out))
+        return bytes(out)
 
     def pack_into(self, obj, buf, offs, idmap=None, packer=None, padding=None, implicit_offs=0):
         """Pack ``obj`` at ``offs`` of the writable buffer ``buf``; return the end offset."""
-        if idmap is None:
-            idmap = {}
-        else:
+        user_idmap = idmap is not None
+        if user_idmap:
             check_idmap_position(idmap, offs + implicit_offs)
+        else:
+            idmap = {}
         if self.prewrite_hook is not None:
             self.prewrite_hook(obj, buf, offs)
         context = PackContext(offs, implicit_offs, idmap)
-        self._write_top(obj, context)
+        if user_idmap:
+            self._write_with_user_idmap(obj, context)
+        else:
+            self._write(obj, context)
+        context.pad(self.alignment)
+        if self.max_pack_buffer_size is not None:
+            self._check_size(len(context.out))
         end = offs + len(context.out)
         if offs < 0 or end > len(buf):
+            if user_idmap:
+                forget_from(idmap, context.origin)
             raise IndexError('%s needs %d bytes at offset %d, but the buffer holds %d'
                              % (self.display_name, len(context.out), offs, len(buf)))
         buf[offs:end] = context.out
-        finish_idmap(idmap, context.origin + len(context.out))
+        if user_idmap:
+            finish_idmap(idmap, context.origin + len(context.out))
         if self.postwrite_hook is not None:
             self.postwrite_hook(obj, buf, offs, end)
         return end
 
-    def _write_top(self, obj, context):
-        self._write(obj, context)
-        context.pad(self.alignment)
-        limit = self.max_pack_buffer_size
-        if limit is not None and len(context.out) > limit:
+    def _write_with_user_idmap(self, obj, context):
+        """Write with a caller's idmap: if the write fails, its new entries are taken back."""
+        try:
+            self._write(obj, context)
+        except BaseException:
+            forget_from(context.idmap, context.origin)
+            raise
+
+    def _check_size(self, size):
+        if size > self.max_pack_buffer_size:
             raise ValueError('%s packs to %d bytes, more than max_pack_buffer_size=%d'
-                             % (self.display_name, len(context.out), limit))
+                             % (self.display_name, size, self.max_pack_buffer_size))
 
     # -- unpacking ------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 Design, and why
 ---------------
-A proxy is an immutable ``tuple`` subclass ``(buffer, offset, value0, value1, ...)`` of a class
+A proxy is an immutable ``tuple`` subclass ``(buffer, offset, has, none, value0, ...)`` of a class
 generated per schema and bitmap shape.  Attribute reads then cost what a namedtuple read costs:
 
 * fixed-size attributes are read by ``collections._tuplegetter`` (the C descriptor behind
@@ -39,7 +39,7 @@ from .types.numbers import check_fixed_value
 __all__ = ['StructProxy', 'LiveField', 'LazyField', 'build_shape_class', 'build_unpacker',
            'restore_object', 'VALUES_START']
 
-VALUES_START = 2                    # items 0 and 1 of a proxy are its buffer and offset
+VALUES_START = 4                    # items 0-3 of a proxy: buffer, offset, has and none bitmaps
 _tuple_item = tuple.__getitem__
 _new_tuple = tuple.__new__
 
@@ -302,13 +302,21 @@ def build_shape_class(schema, has, none, writable):
 
 
 def build_unpacker(schema):
-    """The function ``unpack_from(buf, offset=0, ...) -> proxy`` of ``schema``."""
+    """The function ``unpack_from(buf, offset=0, ...) -> proxy`` of ``schema``.
+
+    The fast path guesses the shape where every attribute is present and not None: one
+    ``struct.unpack_from`` reads header and fields, and the header confirms the guess.
+    Any other shape is looked up by its bitmaps (and its class made on first use).
+    """
     header = struct.Struct('=' + schema.bitmap_format * 2)
     read_header = header.unpack_from
     header_size = header.size
     slot_mask = (1 << len(schema.slot_keys)) - 1
     shapes = {}
     make = schema._make_shape_reader
+    full_classes = [None, None]     # by writability, made on first use
+    full_format = schema.full_struct_format()
+    read_full = struct.Struct(full_format).unpack_from if full_format else None
 
     def unpack_from(buf, offset=0, idmap=None, factory_class_new=None, proxy_into=None):
         kind = type(buf)
@@ -321,6 +329,16 @@ def build_unpacker(schema):
             writable = 1 if is_writable(buf) else 0
         if offset < 0:
             raise IndexError('struct offset %d is negative' % (offset,))
+        if read_full is not None:
+            try:
+                values = read_full(buf, offset)
+            except struct.error:
+                values = None
+            if values is not None and values[0] == slot_mask and not values[1]:
+                cls = full_classes[writable]
+                if cls is None:
+                    cls = full_classes[writable] = make(slot_mask, 0, writable)[0]
+                return _new_tuple(cls, (buf, offset) + values)
         try:
             has, none = read_header(buf, offset)
         except struct.error:
@@ -333,7 +351,7 @@ def build_unpacker(schema):
                                  % (schema.display_name, offset, has, none, len(schema.slot_keys))) from None
             cls, read_values = shapes[has << 65 | none << 1 | writable] = make(has, none, writable)
         try:
-            return _new_tuple(cls, (buf, offset) + read_values(buf, offset + header_size))
+            return _new_tuple(cls, (buf, offset) + read_values(buf, offset))
         except struct.error:
             raise out_of_bounds('%s struct' % schema.display_name, offset,
                                 schema.shape(has, none).fixed_size, len(buf)) from None
@@ -343,4 +361,4 @@ def build_unpacker(schema):
 
 def empty_proxy(cls):
     """An instance of ``cls`` pointing at nothing (every attribute absent)."""
-    return _new_tuple(cls, (None, 0))
+    return _new_tuple(cls, (None, 0, 0, 0))

@@ -84,6 +84,7 @@ def build_shape_writer(schema, has, none):
         'ZEROS': bytes(64),
         'RESERVED': bytes(layout.fixed_padded_size),
         'pack_fixed': struct.Struct(layout.struct_format).pack_into,
+        'pack_u16': struct.Struct('=H').pack,
         'diagnose': _make_diagnosis(schema, layout),
         'annotate_error': annotate_error,
         'ANNOTATED': _ANNOTATED,
@@ -93,8 +94,10 @@ def build_shape_writer(schema, has, none):
     fixed_arguments = ['%#x' % has, '%#x' % none]
     lines = ['def write_shape(context, %s):' % ', '.join(variables),
              '    out = context.out',
+             '    idmap = context.idmap',
+             '    origin = context.origin',
              '    start = len(out)',
-             '    struct_position = context.origin + start',
+             '    struct_position = origin + start',
              '    out += RESERVED']
     for field in layout.fields:
         variable = 'v_%s' % identifier(field.name)
@@ -103,12 +106,9 @@ def build_shape_writer(schema, has, none):
             continue
         pointer = 'p_%s' % identifier(field.name)
         writer = 'write_%s' % identifier(field.name)
-        namespace[writer] = field.codec.write
         fixed_arguments.append(pointer)
-        lines += ['    try:',
-                  '        %s = %s(%s, context) - struct_position' % (pointer, writer, variable),
-                  '    except ANNOTATED as error:',
-                  '        raise annotate_error(error, OWNER, %r) from None' % field.name,
+        lines += _variable_field_lines(field, variable, pointer, writer, namespace)
+        lines += ['    %s -= struct_position' % pointer,
                   '    gap = (context.base + len(out)) %% %d' % alignment,
                   '    if gap:',
                   '        out += ZEROS[:%d - gap]' % alignment if alignment <= 64
@@ -121,6 +121,53 @@ def build_shape_writer(schema, has, none):
               '    return struct_position']
     label = 'pack %s has=%#x none=%#x' % (schema.display_name, has, none)
     return compile_function('\n'.join(lines) + '\n', 'write_shape', namespace, label)
+
+
+def _variable_field_lines(field, variable, pointer, writer, namespace):
+    """Source that appends one variable-size value and leaves its logical position in ``pointer``.
+
+    Short str and bytes values, the common case, are written inline (no call, no compression
+    possible under 16 characters); nested structs call their schema's writer directly.
+    Everything else, and every error, goes through the codec's ``write``.
+    """
+    from .schema import mapped_object_with_schema   # noqa: the schema module imports this one
+    from .types.strings import SHORT_VALUE, mapped_bytes, mapped_unicode
+    codec = field.codec
+    namespace[writer] = codec.write
+    call = ['        try:',
+            '            %s = %s(%s, context)' % (pointer, writer, variable),
+            '        except ANNOTATED as error:',
+            '            raise annotate_error(error, OWNER, %r) from None' % field.name]
+    if codec is mapped_unicode:
+        return (['    %s = None' % pointer,
+                 '    if type(%s) is str and len(%s) < %d:' % (variable, variable, SHORT_VALUE),
+                 '        %s = idmap.get(%s)' % (pointer, variable),
+                 '        if %s is None and %s.isascii():' % (pointer, variable),
+                 '            %s = idmap[%s] = origin + len(out)' % (pointer, variable),
+                 '            out += pack_u16(len(%s))' % variable,
+                 '            out += %s.encode()' % variable,
+                 '    if %s is None:' % pointer] + call)
+    if codec is mapped_bytes:
+        return (['    if type(%s) is bytes and len(%s) < %d:' % (variable, variable, SHORT_VALUE),
+                 '        %s = idmap.get(%s)' % (pointer, variable),
+                 '        if %s is None:' % pointer,
+                 '            %s = idmap[%s] = origin + len(out)' % (pointer, variable),
+                 '            out += pack_u16(len(%s))' % variable,
+                 '            out += %s' % variable,
+                 '    else:'] + call)
+    if isinstance(codec, mapped_object_with_schema):
+        nested = 'schema_%s' % identifier(field.name)
+        namespace[nested] = codec.schema
+        return ['    entry = idmap.get(id(%s))' % variable,
+                '    if entry is None:',
+                '        try:',
+                '            %s = %s._write(%s, context)' % (pointer, nested, variable),
+                '        except ANNOTATED as error:',
+                '            raise annotate_error(error, OWNER, %r) from None' % field.name,
+                '        idmap[id(%s)] = (%s, %s)' % (variable, pointer, variable),
+                '    else:',
+                '        %s = entry[0]' % pointer]
+    return [line[4:] for line in call]
 
 
 def _make_diagnosis(schema, layout):

@@ -61,12 +61,17 @@ def write_bytes(value, context):
             raise TypeError('expected bytes, got %s' % type(value).__name__)
         value = bytes(value)
     idmap = context.idmap
-    key = (bytes, value) if len(value) < SHORT_VALUE else id(value)
-    entry = idmap.get(key)
+    if len(value) < SHORT_VALUE:
+        position = idmap.get(value)
+        if position is None:
+            position = idmap[value] = context.origin + len(context.out)
+            context.out += encode_payload(value)
+        return position
+    entry = idmap.get(id(value))
     if entry is not None:
         return entry[0]
     position = context.origin + len(context.out)
-    idmap[key] = (position, value)
+    idmap[id(value)] = (position, value)
     context.out += encode_payload(value)
     return position
 
@@ -78,16 +83,24 @@ def write_str(value, context):
             raise TypeError('expected str, got %s' % type(value).__name__)
         value = str(value)
     idmap = context.idmap
-    key = (str, value) if len(value) < SHORT_VALUE else id(value)
-    entry = idmap.get(key)
-    if entry is not None:
-        return entry[0]
+    short = len(value) < SHORT_VALUE
+    if short:
+        position = idmap.get(value)
+        if position is not None:
+            return position
+    else:
+        entry = idmap.get(id(value))
+        if entry is not None:
+            return entry[0]
     try:
         data = value.encode('utf-8')
     except UnicodeEncodeError as error:
         raise ValueError('str value cannot be stored as UTF-8 (%s)' % (error.reason,)) from None
     position = context.origin + len(context.out)
-    idmap[key] = (position, value)
+    if short:
+        idmap[value] = position
+    else:
+        idmap[id(value)] = (position, value)
     context.out += encode_payload(data)
     return position
 

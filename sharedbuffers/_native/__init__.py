@@ -1,0 +1,289 @@
+"""Hashing and atomic kernels, compiled (cffi) when available, else pure Python.
+
+Public interface::
+
+    NATIVE                                  True when the compiled kernels are used
+    xxh64(data, seed=0) -> int              XXH64 of a C-contiguous buffer's raw bytes
+    xxh32(data, seed=0) -> int              XXH32, likewise
+    hash_float(x) -> int                    float part of the stable hash
+    fold_hashes(seed, hashes) -> int        h = rotl64(h, 5) ^ v over the hashes
+    atomic_load(buf, offset, code)          sequentially consistent read
+    atomic_store(buf, offset, code, value)  sequentially consistent write
+    atomic_cas(buf, offset, code, expected, new) -> bool
+    atomic_add(buf, offset, code, delta)    returns the new value
+
+``code`` is one of ``bBhHiIqQ`` (integers), ``f``/``d`` (float32/float64,
+compared and updated by bit pattern) or ``?`` (bool; no add).  Values are
+native-endian and may be unaligned.  ``atomic_add`` raises OverflowError
+instead of wrapping when the result does not fit the code.
+
+Setting the environment variable ``SHAREDBUFFERS_PURE`` to anything but ""
+or "0" forces the pure-Python fallback, which gives identical results and
+errors (see fallback.py; its atomics are atomic only among threads of one
+process).  With the compiled kernels, naturally aligned fields are atomic
+across processes; misaligned ones only among threads of one process.
+"""
+
+import os
+from operator import index
+
+from . import fallback as _fb
+
+__all__ = [
+    "NATIVE", "xxh64", "xxh32", "hash_float", "fold_hashes",
+    "atomic_load", "atomic_store", "atomic_cas", "atomic_add",
+]
+
+_BUFFER_ERRORS = (TypeError, ValueError, BufferError)
+
+# Status used when cffi itself refuses an argument (a value beyond 64 bits,
+# or a non-number for a float code); the validators then find the reason.
+_CONVERSION_FAILED = -1000
+
+
+# Below this many hashes the Python loop beats the cost of a cffi call.
+_FOLD_NATIVE_MIN = 3
+
+
+def _pure_requested():
+    return os.environ.get("SHAREDBUFFERS_PURE", "") not in ("", "0")
+
+
+def _load_kernels():
+    """The compiled extension module, or None (pure mode or not built)."""
+    if _pure_requested():
+        return None
+    try:
+        from . import _kernels
+    except ImportError:
+        return None
+    return _kernels
+
+
+def _reject(rc, check, *args):
+    """Raise the canonical exception for a call the kernel refused.
+
+    ``check`` is the fallback's validator for the operation; it re-derives
+    the error the kernel found (same checks, same order) and raises it with
+    the same message the fallback would use.
+    """
+    check(*args)
+    raise SystemError(f"sharedbuffers kernel returned status {rc} for arguments that validate")
+
+
+def _hash_functions(ffi, lib):
+    """Wrappers for the hashing kernels (hot paths: few Python operations)."""
+    from_buffer = ffi.from_buffer
+    c_xxh64 = lib.sb_xxh64
+    c_xxh32 = lib.sb_xxh32
+    c_hash_float = lib.sb_hash_float
+    c_fold = lib.sb_fold_hashes
+
+    def xxh64(data, seed=0):
+        """XXH64 of the raw bytes of ``data`` (any C-contiguous buffer)."""
+        if type(data) is not bytes:  # cffi passes bytes without copying
+            try:
+                data = from_buffer(data)
+            except _BUFFER_ERRORS as exc:
+                raise _fb.buffer_error(data) or exc from None
+        try:
+            return c_xxh64(data, len(data), index(seed))
+        except OverflowError:
+            pass
+        # check_seed raises the canonical OverflowError for this seed.
+        return c_xxh64(data, len(data), _fb.check_seed(seed, 64))
+
+    def xxh32(data, seed=0):
+        """XXH32 of the raw bytes of ``data`` (any C-contiguous buffer)."""
+        if type(data) is not bytes:
+            try:
+                data = from_buffer(data)
+            except _BUFFER_ERRORS as exc:
+                raise _fb.buffer_error(data) or exc from None
+        try:
+            return c_xxh32(data, len(data), index(seed))
+        except OverflowError:
+            pass
+        return c_xxh32(data, len(data), _fb.check_seed(seed, 32))
+
+    def hash_float(x):
+        """Float part of the stable hash (no 0 -> 1 substitution)."""
+        try:
+            return c_hash_float(x)
+        except (TypeError, OverflowError):
+            pass
+        # Not convertible to a C double: the fallback raises math.frexp's error.
+        return _fb.hash_float(x)
+
+    def fold_hashes(seed, hashes):
+        """Fold 64-bit hashes: h = rotl64(h, 5) ^ v, starting from ``seed``.
+
+        cffi converts the list straight into a C array.  Its conversion
+        accepts the same ints as the fallback; the one difference is that it
+        would truncate non-int objects defining ``__int__`` but not
+        ``__index__`` (numpy floats, Decimal), which the fallback rejects.
+        Hashes are ints by contract, and the strict alternative costs twice
+        the time of a short fold.
+        """
+        if type(hashes) is not list and type(hashes) is not tuple:
+            hashes = list(hashes)  # the slow path below iterates a second time
+        if len(hashes) < _FOLD_NATIVE_MIN:
+            return _fb.fold_hashes(seed, hashes)
+        try:
+            return c_fold(index(seed) & _fb.M64, hashes, len(hashes))
+        except (TypeError, OverflowError):
+            pass
+        # Values outside [0, 2**64) fold modulo 2**64 and non-integers raise,
+        # exactly as in the fallback.
+        return _fb.fold_hashes(seed, hashes)
+
+    return xxh64, xxh32, hash_float, fold_hashes
+
+
+def _atomic_tables(ffi, lib):
+    """Per-operation tables: code -> (spec, code as int, is_int, kernel, out type).
+
+    The kernels come in three families so cffi converts each value straight
+    to the matching C type: signed ints, unsigned ints (incl. bool), floats.
+    """
+    families = {
+        "int": (lib.sb_load_int, lib.sb_store_int, lib.sb_cas_int, lib.sb_add_int,
+                ffi.typeof("int64_t *")),
+        "uint": (lib.sb_load_uint, lib.sb_store_uint, lib.sb_cas_uint, lib.sb_add_uint,
+                 ffi.typeof("uint64_t *")),
+        "float": (lib.sb_load_float, lib.sb_store_float, lib.sb_cas_float, lib.sb_add_float,
+                  ffi.typeof("double *")),
+    }
+    loads, stores, cases, adds = {}, {}, {}, {}
+    for code, spec in _fb.CODES.items():
+        family = "float" if spec.is_float else "int" if spec.lo < 0 else "uint"
+        c_load, c_store, c_cas, c_add, out_type = families[family]
+        head = (spec, ord(code), not spec.is_float)
+        loads[code] = head + (c_load, out_type)
+        stores[code] = head + (c_store, None)
+        cases[code] = head + (c_cas, None)
+        if spec.addable:
+            adds[code] = head + (c_add, out_type)
+    return loads, stores, cases, adds
+
+
+def _atomic_functions(ffi, lib):
+    """Wrappers for the atomic kernels.
+
+    Integers are passed through operator.index first: cffi would otherwise
+    truncate objects such as numpy floats via __int__.  Every failure goes
+    through the fallback's validators so messages match the fallback's.
+    """
+    from_buffer = ffi.from_buffer
+    char_array = ffi.typeof("char[]")  # positional form: keywords cost cffi a lot
+    new_cdata = ffi.new
+    loads, stores, cases, adds = _atomic_tables(ffi, lib)
+    sb_e_overflow = lib.SB_E_OVERFLOW
+    check_value_args = _fb.check_value_args
+
+    def atomic_load(buf, offset, code):
+        """Sequentially consistent read (read-only buffers allowed)."""
+        try:
+            spec, ch, _, c_load, out_type = loads[code]
+        except (KeyError, TypeError):
+            raise _fb.code_error(code, "atomic_load") from None
+        try:
+            cbuf = from_buffer(buf)
+        except _BUFFER_ERRORS as exc:
+            raise _fb.buffer_error(buf) or exc from None
+        offset = index(offset)
+        out = new_cdata(out_type)
+        try:
+            rc = c_load(cbuf, len(cbuf), offset, ch, out)
+        except OverflowError:
+            rc = _CONVERSION_FAILED
+        if rc:
+            _reject(rc, check_value_args, spec, offset, (), len(cbuf))
+        return bool(out[0]) if code == "?" else out[0]
+
+    def atomic_store(buf, offset, code, value):
+        """Sequentially consistent write of ``value`` as ``code``."""
+        try:
+            spec, ch, is_int, c_store, _ = stores[code]
+        except (KeyError, TypeError):
+            raise _fb.code_error(code, "atomic_store") from None
+        try:
+            cbuf = from_buffer(char_array, buf, True)
+        except _BUFFER_ERRORS as exc:
+            raise _fb.buffer_error(buf, True) or exc from None
+        offset = index(offset)
+        if is_int:
+            value = index(value)
+        try:
+            rc = c_store(cbuf, len(cbuf), offset, ch, value)
+        except (TypeError, OverflowError):
+            rc = _CONVERSION_FAILED
+        if rc:
+            _reject(rc, check_value_args, spec, offset, (value,), len(cbuf))
+
+    def atomic_cas(buf, offset, code, expected, new):
+        """Replace the field by ``new`` if its bits equal those of
+        ``expected``; return whether the swap happened."""
+        try:
+            spec, ch, is_int, c_cas, _ = cases[code]
+        except (KeyError, TypeError):
+            raise _fb.code_error(code, "atomic_cas") from None
+        try:
+            cbuf = from_buffer(char_array, buf, True)
+        except _BUFFER_ERRORS as exc:
+            raise _fb.buffer_error(buf, True) or exc from None
+        offset = index(offset)
+        if is_int:
+            expected = index(expected)
+            new = index(new)
+        try:
+            rc = c_cas(cbuf, len(cbuf), offset, ch, expected, new)
+        except (TypeError, OverflowError):
+            rc = _CONVERSION_FAILED
+        if rc < 0:
+            _reject(rc, check_value_args, spec, offset, (expected, new), len(cbuf))
+        return rc == 0
+
+    def atomic_add(buf, offset, code, delta):
+        """Add ``delta`` and return the new value; OverflowError (field
+        unchanged) if the result does not fit the code."""
+        try:
+            spec, ch, is_int, c_add, out_type = adds[code]
+        except (KeyError, TypeError):
+            raise _fb.code_error(code, "atomic_add") from None
+        try:
+            cbuf = from_buffer(char_array, buf, True)
+        except _BUFFER_ERRORS as exc:
+            raise _fb.buffer_error(buf, True) or exc from None
+        offset = index(offset)
+        if is_int:
+            delta = index(delta)
+        out = new_cdata(out_type)
+        try:
+            if is_int:
+                # Sign and magnitude: deltas span -(2**64-1)..2**64-1 for 64-bit codes.
+                rc = c_add(cbuf, len(cbuf), offset, ch, delta < 0, abs(delta), out)
+            else:
+                rc = c_add(cbuf, len(cbuf), offset, ch, delta, out)
+        except (TypeError, OverflowError):
+            rc = _CONVERSION_FAILED
+        if rc == sb_e_overflow:
+            raise _fb.add_overflow_error(spec, delta if is_int else _fb.to_float(delta))
+        if rc:
+            _reject(rc, _fb.check_add_args, spec, offset, delta, len(cbuf))
+        return out[0]
+
+    return atomic_load, atomic_store, atomic_cas, atomic_add
+
+
+_kernels = _load_kernels()
+NATIVE = _kernels is not None
+
+if NATIVE:
+    xxh64, xxh32, hash_float, fold_hashes = _hash_functions(_kernels.ffi, _kernels.lib)
+    atomic_load, atomic_store, atomic_cas, atomic_add = _atomic_functions(_kernels.ffi, _kernels.lib)
+else:
+    from .fallback import (  # noqa: F401  (re-exported)
+        atomic_add, atomic_cas, atomic_load, atomic_store,
+        fold_hashes, hash_float, xxh32, xxh64,
+    )
