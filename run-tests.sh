@@ -8,12 +8,27 @@
 set -eu
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
+
+# The differential tests compare with sharedbuffers 1.2.3 itself.  Build its venv (with the
+# script shipped in ../shared) in the background while this package installs.
+REFERENCE_DIR=${SB_BENCH_DIR:-${TMPDIR:-/tmp}/sb-bench}/ref
+reference_pid=
+if [ ! -x "$REFERENCE_DIR/bin/python" ] && [ -f ../shared/bench/reference-venv.sh ]; then
+    mkdir -p "$(dirname "$REFERENCE_DIR")"
+    bash ../shared/bench/reference-venv.sh "$REFERENCE_DIR" > "$(dirname "$REFERENCE_DIR")/reference-venv.log" 2>&1 &
+    reference_pid=$!
+fi
 if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/python -m pip install -q -e ".[test]"
 .venv/bin/python -c 'import sharedbuffers, sys; sys.exit(0 if sharedbuffers.NATIVE else "native kernels did not build")'
+
+if [ -n "$reference_pid" ]; then
+    wait "$reference_pid" || echo "reference venv could not be built: differential tests will be skipped"
+fi
+export SB_REFERENCE_PYTHON="$REFERENCE_DIR/bin/python"
 
 status=0
 echo "== native kernels =="
