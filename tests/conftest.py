@@ -43,6 +43,17 @@ def reference_python():
     return None
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``native_only`` do not apply when the compiled kernels are not in use."""
+    from sharedbuffers import NATIVE
+    if NATIVE:
+        return
+    deselected = [item for item in items if item.get_closest_marker('native_only')]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not item.get_closest_marker('native_only')]
+
+
 @pytest.fixture(scope='session')
 def manifest():
     return load_manifest()
