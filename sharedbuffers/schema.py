@@ -59,8 +59,13 @@ class Field:
 
 
 class Shape:
-    """The layout of structs of one schema with one (has, none) bitmap pair."""
-    __slots__ = ('fields', 'struct_format', 'fixed_size', 'fixed_padded_size')
+    """The layout of structs of one schema with one (has, none) bitmap pair.
+
+    ``struct_format`` covers header and fields (the writer's view); ``snapshot_format`` reads
+    the header and the fixed-size values only, skipping pointers, which proxies read when a
+    variable-size attribute is first used (the reader's view: fewer objects per proxy).
+    """
+    __slots__ = ('fields', 'struct_format', 'snapshot_format', 'fixed_size', 'fixed_padded_size')
 
     def __init__(self, schema, has, none):
         present = has & ~none
@@ -82,6 +87,8 @@ class Shape:
             offset += struct.calcsize('=' + code)
         self.fields = tuple(fields)
         self.struct_format = '=' + header + ''.join(codes)
+        self.snapshot_format = '=' + header + ''.join(
+            field.struct_code if field.codec is None else '8x' for field in fields)
         self.fixed_size = offset
         self.fixed_padded_size = _pad(offset, schema.alignment)
 
@@ -240,20 +247,14 @@ class Schema:
 
     def _make_shape_reader(self, has, none, writable):
         cls = build_shape_class(self, has, none, writable)
-        return cls, struct.Struct(self.shape(has, none).struct_format).unpack_from
+        return cls, struct.Struct(self.shape(has, none).snapshot_format).unpack_from
 
-    def full_struct_format(self):
-        """struct format of header + fields when every attribute is present (None if not known yet)."""
-        codes = []
-        for name in self.slot_keys:
-            slot_type = self.slot_types[name]
-            code = FIXED_FORMATS.get(slot_type)
-            if code is None:
-                if isinstance(slot_type, type) and not hasattr(slot_type, 'write'):
-                    return None     # an unregistered class: no reader until reinitialize()
-                code = 'q'
-            codes.append(code)
-        return '=' + self.bitmap_format * 2 + ''.join(codes)
+    def full_snapshot_format(self):
+        """Snapshot format of the shape where every attribute is present, or None if unknown yet."""
+        try:
+            return self.shape((1 << len(self.slot_keys)) - 1, 0).snapshot_format
+        except TypeError:       # a slot's class is not registered yet: no reader until reinitialize()
+            return None
 
     # -- packing --------------------------------------------------------------------------
 

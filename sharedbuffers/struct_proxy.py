@@ -34,14 +34,15 @@ except ImportError:  # other Pythons: same semantics, slower
 
 from . import _native
 from .buffers import as_byte_buffer, is_writable, out_of_bounds
+from .codegen import compile_function
 from .types.numbers import check_fixed_value
 
 __all__ = ['StructProxy', 'LiveField', 'LazyField', 'build_shape_class', 'build_unpacker',
            'restore_object', 'VALUES_START']
 
 VALUES_START = 4                    # items 0-3 of a proxy: buffer, offset, has and none bitmaps
-_tuple_item = tuple.__getitem__
 _new_tuple = tuple.__new__
+_read_pointer = struct.Struct('=q').unpack_from
 
 # Decoded values of these types can be cached on the proxy: nobody can mutate them.
 _IMMUTABLE = frozenset((str, bytes, int, float, bool, complex, type(None)))
@@ -224,18 +225,19 @@ class LazyField:
     Immutable results are stored in the instance ``__dict__``; being a non-data descriptor,
     this one is not consulted again for that proxy.
     """
-    __slots__ = ('name', 'index', 'read')
+    __slots__ = ('name', 'pointer_offset', 'read')
 
-    def __init__(self, name, index, read):
+    def __init__(self, name, pointer_offset, read):
         self.name = name
-        self.index = index
+        self.pointer_offset = pointer_offset      # of the field's 8-byte pointer, from the struct start
         self.read = read
 
     def __get__(self, proxy, cls=None):
         if proxy is None:
             return self
-        buffer = _tuple_item(proxy, 0)
-        value = self.read(buffer, _tuple_item(proxy, 1) + _tuple_item(proxy, self.index))
+        buffer = proxy._proxy_buffer
+        start = proxy._proxy_offset
+        value = self.read(buffer, start + _read_pointer(buffer, start + self.pointer_offset)[0])
         if type(value) in _IMMUTABLE or isinstance(value, StructProxy):
             proxy.__dict__[self.name] = value
         return value
@@ -273,10 +275,10 @@ def build_shape_class(schema, has, none, writable):
     namespace = {}
     accessors = {}
     setters = {}
-    for position, field in enumerate(layout.fields):
-        index = VALUES_START + position
+    index = VALUES_START
+    for field in layout.fields:
         if field.codec is not None:
-            namespace[field.name] = LazyField(field.name, index, field.codec.read)
+            namespace[field.name] = LazyField(field.name, field.offset, field.codec.read)
             continue
         live = LiveField(schema.display_name, field.name, field.struct_code, field.offset)
         accessors[field.name] = live
@@ -285,6 +287,7 @@ def build_shape_class(schema, has, none, writable):
             setters[field.name] = live.__set__
         else:
             namespace[field.name] = _tuplegetter(index, field.name)
+        index += 1
     for bit, name in enumerate(schema.slot_keys):
         if none >> bit & 1:
             namespace[name] = None
@@ -305,58 +308,82 @@ def build_unpacker(schema):
     """The function ``unpack_from(buf, offset=0, ...) -> proxy`` of ``schema``.
 
     The fast path guesses the shape where every attribute is present and not None: one
-    ``struct.unpack_from`` reads header and fields, and the header confirms the guess.
-    Any other shape is looked up by its bitmaps (and its class made on first use).
+    ``struct.unpack_from`` reads header and fixed-size fields, and the header confirms the
+    guess.  Any other shape is looked up by its bitmaps (its class made on first use).
     """
     header = struct.Struct('=' + schema.bitmap_format * 2)
-    read_header = header.unpack_from
-    header_size = header.size
-    slot_mask = (1 << len(schema.slot_keys)) - 1
     shapes = {}
-    make = schema._make_shape_reader
-    full_classes = [None, None]     # by writability, made on first use
-    full_format = schema.full_struct_format()
-    read_full = struct.Struct(full_format).unpack_from if full_format else None
-
-    def unpack_from(buf, offset=0, idmap=None, factory_class_new=None, proxy_into=None):
-        kind = type(buf)
-        if kind is bytes:
-            writable = 0
-        elif kind is bytearray:
-            writable = 1
-        else:
-            buf = as_byte_buffer(buf)
-            writable = 1 if is_writable(buf) else 0
-        if offset < 0:
-            raise IndexError('struct offset %d is negative' % (offset,))
-        if read_full is not None:
-            try:
-                values = read_full(buf, offset)
-            except struct.error:
-                values = None
-            if values is not None and values[0] == slot_mask and not values[1]:
-                cls = full_classes[writable]
-                if cls is None:
-                    cls = full_classes[writable] = make(slot_mask, 0, writable)[0]
-                return _new_tuple(cls, (buf, offset) + values)
-        try:
-            has, none = read_header(buf, offset)
-        except struct.error:
-            raise out_of_bounds('%s struct header' % schema.display_name, offset, header_size, len(buf)) from None
-        try:
-            cls, read_values = shapes[has << 65 | none << 1 | writable]
-        except KeyError:
-            if has & ~slot_mask or none & ~has:
-                raise ValueError('corrupt %s struct header at offset %d: has=%#x none=%#x for %d attributes'
-                                 % (schema.display_name, offset, has, none, len(schema.slot_keys))) from None
-            cls, read_values = shapes[has << 65 | none << 1 | writable] = make(has, none, writable)
-        try:
-            return _new_tuple(cls, (buf, offset) + read_values(buf, offset))
-        except struct.error:
-            raise out_of_bounds('%s struct' % schema.display_name, offset,
-                                schema.shape(has, none).fixed_size, len(buf)) from None
-
+    full_format = schema.full_snapshot_format()
+    namespace = {
+        'read_header': header.unpack_from,
+        'read_full': struct.Struct(full_format).unpack_from if full_format else None,
+        'shapes': shapes,
+        'full_classes': [None, None],       # by writability, made on first use
+        'make': schema._make_shape_reader,
+        'new': _new_tuple,
+        'as_byte_buffer': as_byte_buffer,
+        'is_writable': is_writable,
+        'struct_error': (struct.error, OverflowError),     # OverflowError: offset beyond ssize_t
+        'bad_offset': _bad_offset,
+        'bad_header': _bad_header,
+        'schema': schema,
+    }
+    slot_mask = (1 << len(schema.slot_keys)) - 1
+    fast_path = [
+        '    try:',
+        '        values = read_full(buf, offset)',
+        '    except struct_error:',
+        '        pass',
+        '    else:',
+        '        if values[0] == %#x and not values[1] and offset >= 0:' % slot_mask,
+        '            cls = full_classes[writable]',
+        '            if cls is None:',
+        '                cls = full_classes[writable] = make(%#x, 0, writable)[0]' % slot_mask,
+        '            return new(cls, (buf, offset) + values)',
+    ] if full_format else []
+    source = '\n'.join([
+        'def unpack_from(buf, offset=0, idmap=None, factory_class_new=None, proxy_into=None):',
+        '    kind = type(buf)',
+        '    if kind is bytes:',
+        '        writable = 0',
+        '    elif kind is bytearray:',
+        '        writable = 1',
+        '    else:',
+        '        buf = as_byte_buffer(buf)',
+        '        writable = 1 if is_writable(buf) else 0',
+    ] + fast_path + [
+        '    if offset < 0:',
+        '        raise bad_offset(schema, buf, offset)',
+        '    try:',
+        '        has, none = read_header(buf, offset)',
+        '    except struct_error:',
+        '        raise bad_offset(schema, buf, offset) from None',
+        '    key = has << 65 | none << 1 | writable',
+        '    entry = shapes.get(key)',
+        '    if entry is None:',
+        '        if has & ~%#x or none & ~has:' % slot_mask,
+        '            raise bad_header(schema, offset, has, none)',
+        '        entry = shapes[key] = make(has, none, writable)',
+        '    try:',
+        '        return new(entry[0], (buf, offset) + entry[1](buf, offset))',
+        '    except struct_error:',
+        '        raise bad_offset(schema, buf, offset, schema.shape(has, none).fixed_size) from None',
+    ]) + '\n'
+    unpack_from = compile_function(source, 'unpack_from', namespace, 'unpack %s' % schema.display_name)
     return unpack_from, shapes
+
+
+def _bad_offset(schema, buffer, offset, size=None):
+    if size is None:
+        size = struct.calcsize('=' + schema.bitmap_format * 2)
+    if offset < 0:
+        return IndexError('%s struct offset %d is negative' % (schema.display_name, offset))
+    return out_of_bounds('%s struct' % schema.display_name, offset, size, len(buffer))
+
+
+def _bad_header(schema, offset, has, none):
+    return ValueError('corrupt %s struct header at offset %d: has=%#x none=%#x for %d attributes'
+                      % (schema.display_name, offset, has, none, len(schema.slot_keys)))
 
 
 def empty_proxy(cls):
