@@ -144,9 +144,10 @@ class Schema:
     VERSION = VERSION
 
     def __init__(self, slot_types, alignment=8, pack_buffer_size=65536, packer_cache=None,
-                 unpacker_cache=None, max_pack_buffer_size=None, version=None, user_data=None):
+                 unpacker_cache=None, max_pack_buffer_size=None, version=None, user_data=None,
+                 declared_class=None):
         self.user_data = user_data
-        self.declared_class = None
+        self.declared_class = declared_class     # the class proxies stand for (names, pickling)
         self.proxy_bases = ()
         self.prewrite_hook = None
         self.postwrite_hook = None
@@ -162,9 +163,7 @@ class Schema:
         slot_types = getattr(cls_or_dict, '__slot_types__', None)
         if not isinstance(slot_types, dict):
             raise ValueError('%r has no __slot_types__ dict' % (cls_or_dict,))
-        schema = cls(slot_types, *args, **kwargs)
-        schema.declared_class = cls_or_dict
-        return schema
+        return cls(slot_types, *args, declared_class=cls_or_dict, **kwargs)
 
     def init(self, slot_types=None, slot_keys=None, alignment=8, pack_buffer_size=65536,
              max_pack_buffer_size=None, packer_cache=None, unpacker_cache=None,

@@ -318,7 +318,8 @@ def build_unpacker(schema):
         'read_header': header.unpack_from,
         'read_full': struct.Struct(full_format).unpack_from if full_format else None,
         'shapes': shapes,
-        'full_classes': [None, None],       # by writability, made on first use
+        'FULL_READ_ONLY': None,
+        'FULL_WRITABLE': None,
         'make': schema._make_shape_reader,
         'new': _new_tuple,
         'as_byte_buffer': as_byte_buffer,
@@ -329,29 +330,31 @@ def build_unpacker(schema):
         'schema': schema,
     }
     slot_mask = (1 << len(schema.slot_keys)) - 1
-    fast_path = [
-        '    try:',
-        '        values = read_full(buf, offset)',
-        '    except struct_error:',
-        '        pass',
-        '    else:',
-        '        if values[0] == %#x and not values[1] and offset >= 0:' % slot_mask,
-        '            cls = full_classes[writable]',
-        '            if cls is None:',
-        '                cls = full_classes[writable] = make(%#x, 0, writable)[0]' % slot_mask,
-        '            return new(cls, (buf, offset) + values)',
-    ] if full_format else []
+    if full_format:
+        namespace['FULL_READ_ONLY'] = schema._make_shape_reader(slot_mask, 0, 0)[0]
+        namespace['FULL_WRITABLE'] = schema._make_shape_reader(slot_mask, 0, 1)[0]
+
+    def fast_path(indent, cls):
+        if not full_format:
+            return []
+        return [indent + line for line in (
+            'try:',
+            '    values = read_full(buf, offset)',
+            'except struct_error:',
+            '    pass',
+            'else:',
+            '    if values[0] == %#x and not values[1] and offset >= 0:' % slot_mask,
+            '        return new(%s, (buf, offset) + values)' % cls)]
     source = '\n'.join([
         'def unpack_from(buf, offset=0, idmap=None, factory_class_new=None, proxy_into=None):',
-        '    kind = type(buf)',
-        '    if kind is bytes:',
+        '    if type(buf) is bytes:',
+    ] + fast_path('        ', 'FULL_READ_ONLY') + [
         '        writable = 0',
-        '    elif kind is bytearray:',
-        '        writable = 1',
         '    else:',
-        '        buf = as_byte_buffer(buf)',
+        '        if type(buf) is not bytearray:',
+        '            buf = as_byte_buffer(buf)',
         '        writable = 1 if is_writable(buf) else 0',
-    ] + fast_path + [
+    ] + fast_path('        ', 'FULL_WRITABLE if writable else FULL_READ_ONLY') + [
         '    if offset < 0:',
         '        raise bad_offset(schema, buf, offset)',
         '    try:',

@@ -61,21 +61,40 @@ def build_dispatcher(schema):
         lines.append('        has |= %#x' % (1 << bit))
         lines.append('        if %s is None:' % variable)
         lines.append('            none |= %#x' % (1 << bit))
-    lines.append('    writer = writers.get(has | none << %d)' % count)
-    lines.append('    if writer is None:')
-    lines.append('        writer = make_writer(has, none)')
-    lines.append('    return writer(context, %s)' % ', '.join(variables))
     namespace = {
         'MISSING': MISSING,
         'writers': schema._shape_writers,
         'make_writer': schema._make_shape_writer,
     }
+    full = (1 << count) - 1
+    try:
+        body, body_namespace = _shape_writer_body(schema, full, 0)
+    except TypeError:       # a slot's class is not registered yet: every shape goes through make_writer
+        body = None
+    if body is not None:
+        # The common case, every attribute present and none None, runs inline: no second call.
+        namespace.update(body_namespace)
+        lines.append('    if has == %#x and not none:' % full)
+        lines += ['    ' + line for line in body]
+    lines.append('    writer = writers.get(has | none << %d)' % count)
+    lines.append('    if writer is None:')
+    lines.append('        writer = make_writer(has, none)')
+    lines.append('    return writer(context, %s)' % ', '.join(variables))
     return compile_function('\n'.join(lines) + '\n', 'write_struct', namespace,
                             'pack %s' % schema.display_name)
 
 
 def build_shape_writer(schema, has, none):
     """The straight-line writer of one (has, none) bitmap pair of ``schema``."""
+    variables = ['v_%s' % identifier(name) for name in schema.slot_keys]
+    body, namespace = _shape_writer_body(schema, has, none)
+    lines = ['def write_shape(context, %s):' % ', '.join(variables)] + body
+    label = 'pack %s has=%#x none=%#x' % (schema.display_name, has, none)
+    return compile_function('\n'.join(lines) + '\n', 'write_shape', namespace, label)
+
+
+def _shape_writer_body(schema, has, none):
+    """Source lines (indented for a function body) and namespace of one shape's writer."""
     layout = schema.shape(has, none)
     names = schema.slot_keys
     variables = ['v_%s' % identifier(name) for name in names]
@@ -92,8 +111,7 @@ def build_shape_writer(schema, has, none):
         'struct_error': struct.error,
     }
     fixed_arguments = ['%#x' % has, '%#x' % none]
-    lines = ['def write_shape(context, %s):' % ', '.join(variables),
-             '    out = context.out',
+    lines = ['    out = context.out',
              '    idmap = context.idmap',
              '    origin = context.origin',
              '    start = len(out)',
@@ -119,8 +137,7 @@ def build_shape_writer(schema, has, none):
               '        diagnose(%s)' % ', '.join(variables),
               '        raise',
               '    return struct_position']
-    label = 'pack %s has=%#x none=%#x' % (schema.display_name, has, none)
-    return compile_function('\n'.join(lines) + '\n', 'write_shape', namespace, label)
+    return lines, namespace
 
 
 def _variable_field_lines(field, variable, pointer, writer, namespace):
