@@ -22,6 +22,7 @@ classes), so ``type(p).x.cas(p, old, new)`` and ``type(p).x.add(p, delta)`` alwa
 writable buffer and raise ``TypeError`` on a read-only one.
 """
 import struct
+import threading
 import types
 
 try:
@@ -117,10 +118,20 @@ class StructProxy(tuple, metaclass=ProxyType):
         names = self._proxy_schema.slot_keys
         if not isinstance(other, StructProxy) and not any(hasattr(other, name) for name in names):
             return NotImplemented
-        for name in names:
-            if getattr(self, name, _ABSENT) != getattr(other, name, _ABSENT):
-                return False
-        return True
+        # Structs can contain themselves (n.next = n packs and reads fine): a pair already
+        # being compared further up is taken as equal, so cycles compare instead of recursing.
+        pair = (_location(self), _location(other))
+        in_progress = _in_progress('comparisons')
+        if pair in in_progress:
+            return True
+        in_progress.add(pair)
+        try:
+            for name in names:
+                if getattr(self, name, _ABSENT) != getattr(other, name, _ABSENT):
+                    return False
+            return True
+        finally:
+            in_progress.discard(pair)
 
     def __ne__(self, other):
         equal = self.__eq__(other)
@@ -129,7 +140,15 @@ class StructProxy(tuple, metaclass=ProxyType):
     __hash__ = None     # equal to plain objects by value, so not hashable like them
 
     def __repr__(self):
-        fields = ', '.join('%s=%r' % item for item in self._proxy_values().items())
+        location = _location(self)
+        in_progress = _in_progress('reprs')
+        if location in in_progress:
+            return '...'
+        in_progress.add(location)
+        try:
+            fields = ', '.join('%s=%r' % item for item in self._proxy_values().items())
+        finally:
+            in_progress.discard(location)
         return '%s(%s)' % (self._proxy_schema.display_name, fields)
 
     def __reduce__(self):
@@ -144,6 +163,23 @@ class StructProxy(tuple, metaclass=ProxyType):
 
 
 _ABSENT = object()
+_recursion_guards = threading.local()
+
+
+def _in_progress(kind):
+    """This thread's set of struct locations being compared or printed (cycle detection)."""
+    guard = getattr(_recursion_guards, kind, None)
+    if guard is None:
+        guard = set()
+        setattr(_recursion_guards, kind, guard)
+    return guard
+
+
+def _location(value):
+    """Where a struct lives: proxies decoded twice from one place are the same struct."""
+    if isinstance(value, StructProxy):
+        return (id(value._proxy_buffer), value._proxy_offset)
+    return id(value)
 _READ_ONLY_MARK = types.MappingProxyType({})
 StructProxy._proxy_setters = _READ_ONLY_MARK
 

@@ -54,13 +54,6 @@ def build_dispatcher(schema):
     lines = ['def write_struct(obj, context):']
     for variable, name in zip(variables, names):
         lines.append('    %s = getattr(obj, %r, MISSING)' % (variable, name))
-    lines.append('    has = 0')
-    lines.append('    none = 0')
-    for bit, variable in enumerate(variables):
-        lines.append('    if %s is not MISSING:' % variable)
-        lines.append('        has |= %#x' % (1 << bit))
-        lines.append('        if %s is None:' % variable)
-        lines.append('            none |= %#x' % (1 << bit))
     namespace = {
         'MISSING': MISSING,
         'writers': schema._shape_writers,
@@ -72,10 +65,19 @@ def build_dispatcher(schema):
     except TypeError:       # a slot's class is not registered yet: every shape goes through make_writer
         body = None
     if body is not None:
-        # The common case, every attribute present and none None, runs inline: no second call.
+        # The common case, every attribute present and none None, runs inline: no bitmaps to
+        # compute, no second call.
         namespace.update(body_namespace)
-        lines.append('    if has == %#x and not none:' % full)
+        lines.append('    if (%s):' % ('\n            and '.join(
+            '%s is not MISSING and %s is not None' % (variable, variable) for variable in variables)))
         lines += ['    ' + line for line in body]
+    lines.append('    has = 0')
+    lines.append('    none = 0')
+    for bit, variable in enumerate(variables):
+        lines.append('    if %s is not MISSING:' % variable)
+        lines.append('        has |= %#x' % (1 << bit))
+        lines.append('        if %s is None:' % variable)
+        lines.append('            none |= %#x' % (1 << bit))
     lines.append('    writer = writers.get(has | none << %d)' % count)
     lines.append('    if writer is None:')
     lines.append('        writer = make_writer(has, none)')
@@ -114,6 +116,7 @@ def _shape_writer_body(schema, has, none):
     lines = ['    out = context.out',
              '    idmap = context.idmap',
              '    origin = context.origin',
+             '    base = context.base',
              '    start = len(out)',
              '    struct_position = origin + start',
              '    out += RESERVED']
@@ -127,7 +130,7 @@ def _shape_writer_body(schema, has, none):
         fixed_arguments.append(pointer)
         lines += _variable_field_lines(field, variable, pointer, writer, namespace)
         lines += ['    %s -= struct_position' % pointer,
-                  '    gap = (context.base + len(out)) %% %d' % alignment,
+                  '    gap = (base + len(out)) %% %d' % alignment,
                   '    if gap:',
                   '        out += ZEROS[:%d - gap]' % alignment if alignment <= 64
                   else '        out += bytes(%d - gap)' % alignment]

@@ -129,3 +129,16 @@ def test_a_class_registered_without_a_code_works_only_as_a_slot_type():
 def test_unknown_typecodes_in_data_are_a_value_error_with_the_offset():
     with pytest.raises(ValueError, match='unknown typecode 0xfe at offset 8'):
         mapped_object.unpack_from(bytes(8) + b'\xfe' + bytes(15), 8)
+
+
+def test_a_struct_that_contains_itself_can_be_printed_and_compared():
+    Loop = type('Loop', (), {'__init__': lambda self, **kw: self.__dict__.update(kw)})
+    Loop.__slot_types__ = {'name': str, 'next': object}
+    schema = Schema.from_typed_slots(Loop)
+    mapped_object.register_schema(Loop, schema, 0xB4)
+    node = Loop(name='n')
+    node.next = node
+    proxy = schema.unpack_from(schema.pack(node))
+    assert proxy.next.next.name == 'n'
+    assert repr(proxy) == "Loop(name='n', next=Loop(name='n', next=...))"
+    assert proxy == proxy.next
