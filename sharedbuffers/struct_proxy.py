@@ -10,8 +10,9 @@ generated per schema and bitmap shape.  Attribute reads then cost what a namedtu
   buffer by one ``struct.unpack_from`` when the proxy was made;
 * variable-size attributes are decoded on first read (:class:`LazyField`) and, when the value
   is immutable, kept in the instance ``__dict__`` so later reads are dictionary hits;
-* attributes stored as None are the class attribute ``None``; absent ones do not exist, so
-  ``hasattr`` and ``getattr(p, name, default)`` behave as for the original object.
+* attributes stored as None are the class attribute ``None``; absent ones are an
+  :class:`AbsentField` that raises ``AttributeError``, so ``hasattr`` and
+  ``getattr(p, name, default)`` behave as for the original object.
 
 Over a *writable* buffer numbers can change under the proxy (in-place writes, atomic ``add``
 from another process), so the shape classes made for writable buffers read fixed fields live
