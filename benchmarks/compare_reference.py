@@ -33,7 +33,7 @@ def main():
     # Run the reference outside the checkout so it imports its own sharedbuffers.
     runs = {'1.2.3': [], 'new': [], 'new-pure': []}
     for round_number in range(args.rounds):
-        order = [('1.2.3', args.reference, None, '/'), ('new', args.new, None, None),
+        order = [('1.2.3', args.reference, {'PYTHONPATH': ''}, '/'), ('new', args.new, None, None),
                  ('new-pure', args.new, {'SHAREDBUFFERS_PURE': '1'}, None)]
         if round_number % 2:
             order.reverse()
