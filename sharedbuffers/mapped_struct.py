@@ -5,7 +5,7 @@ Names only, no logic: each name is implemented in the module that owns it.
 from .rtti import TYPECODES, mapped_object
 from .schema import Schema, mapped_object_with_schema
 from .stable_hash import stable_hash as _stable_hash
-from .struct_proxy import StructProxy as BufferProxyObject, restore_object
+from .struct_proxy import ProxyBehaviour as BufferProxyObject, restore_object
 from .types.numbers import (
     byte, double, float32, float64, int8, int16, int32, int64, short, ubyte, uint8, uint16, uint32, uint64,
     ushort)

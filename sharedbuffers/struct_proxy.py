@@ -15,13 +15,17 @@ generated per schema and bitmap shape.  Attribute reads then cost what a namedtu
   ``getattr(p, name, default)`` behave as for the original object.
 
 Over a *writable* buffer numbers can change under the proxy (in-place writes, atomic ``add``
-from another process), so the shape classes made for writable buffers read fixed fields live
-from the buffer on every access (:class:`LiveField`), and write through, range-checked.
+from another process), so the shape classes made for writable buffers are ``ctypes``
+structures laid over the buffer (:class:`LiveStructProxy`): their fields are read live by
+ctypes' C descriptors, and written through :class:`LiveField`, range-checked.  Like any
+exporter of a buffer, a live proxy keeps a ``bytearray`` from being resized and an ``mmap``
+from being closed while it exists.
 
-``type(p).x`` is a :class:`LiveField` in both cases (the metaclass hands it out for snapshot
-classes), so ``type(p).x.cas(p, old, new)`` and ``type(p).x.add(p, delta)`` always work on a
-writable buffer and raise ``TypeError`` on a read-only one.
+``type(p).x`` is a :class:`LiveField` in both cases (the metaclasses hand it out), so
+``type(p).x.cas(p, old, new)`` and ``type(p).x.add(p, delta)`` always work on a writable
+buffer and raise ``TypeError`` on a read-only one.
 """
+import ctypes
 import struct
 import threading
 import types
@@ -50,26 +54,35 @@ _read_pointer = struct.Struct('=q').unpack_from
 _IMMUTABLE = frozenset((str, bytes, int, float, bool, complex, type(None)))
 
 
+_CField = type(type('_Probe', (ctypes.Structure,), {'_fields_': [('x', ctypes.c_int)]}).x)
+
+
+def _field_accessor(cls, name, value):
+    """``type(p).x``: the field's LiveField instead of the C descriptor that reads it."""
+    if type(value) is _tuplegetter or type(value) is _CField:
+        return type.__getattribute__(cls, '_proxy_accessors').get(name, value)
+    return value
+
+
 class ProxyType(type):
-    """Metaclass of proxy classes: ``type(p).x`` is always the field's :class:`LiveField`."""
+    """Metaclass of snapshot proxy classes: ``type(p).x`` is the field's :class:`LiveField`."""
 
     def __getattribute__(cls, name):
-        value = type.__getattribute__(cls, name)
-        if type(value) is _tuplegetter:
-            accessors = type.__getattribute__(cls, '_proxy_accessors')
-            return accessors.get(name, value)
-        return value
+        return _field_accessor(cls, name, type.__getattribute__(cls, name))
 
 
-class StructProxy(tuple, metaclass=ProxyType):
-    """Base class of every generated proxy class."""
-    __slots__ = ()     # shape classes add the __dict__ that caches decoded values
+class LiveProxyType(type(ctypes.Structure)):
+    """Metaclass of live (ctypes) proxy classes: ``type(p).x`` is the field's :class:`LiveField`."""
 
-    _proxy_buffer = _tuplegetter(0, 'the buffer holding the packed struct')
-    _proxy_offset = _tuplegetter(1, 'the offset of the struct in the buffer')
+    def __getattribute__(cls, name):
+        return _field_accessor(cls, name, type.__getattribute__(cls, name))
+
+
+class ProxyBehaviour:
+    """What every proxy does, whatever holds its values (a tuple snapshot or a ctypes view)."""
+    __slots__ = ()
+
     _proxy_schema = None
-    _proxy_accessors = {}
-    _proxy_setters = {}
 
     def __setattr__(self, name, value):
         setter = self._proxy_setters.get(name)
@@ -117,7 +130,7 @@ class StructProxy(tuple, metaclass=ProxyType):
         if self is other:
             return True
         names = self._proxy_schema.slot_keys
-        if not isinstance(other, StructProxy) and not any(hasattr(other, name) for name in names):
+        if not isinstance(other, ProxyBehaviour) and not any(hasattr(other, name) for name in names):
             return NotImplemented
         # Structs can contain themselves (n.next = n packs and reads fine): a pair already
         # being compared further up is taken as equal, so cycles compare instead of recursing.
@@ -163,6 +176,21 @@ class StructProxy(tuple, metaclass=ProxyType):
         return self
 
 
+class StructProxy(ProxyBehaviour, tuple, metaclass=ProxyType):
+    """Base of snapshot proxies: a tuple ``(buffer, offset, has, none, fixed values...)``."""
+    __slots__ = ()     # shape classes add the __dict__ that caches decoded values
+
+    _proxy_buffer = _tuplegetter(0, 'the buffer holding the packed struct')
+    _proxy_offset = _tuplegetter(1, 'the offset of the struct in the buffer')
+
+
+class LiveStructProxy(ProxyBehaviour, ctypes.Structure, metaclass=LiveProxyType):
+    """Base of live proxies: a ctypes structure over the struct's fixed part in the buffer.
+
+    ``_proxy_buffer`` and ``_proxy_offset`` are set in the instance ``__dict__`` when made.
+    """
+
+
 _ABSENT = object()
 _recursion_guards = threading.local()
 
@@ -178,11 +206,12 @@ def _in_progress(kind):
 
 def _location(value):
     """Where a struct lives: proxies decoded twice from one place are the same struct."""
-    if isinstance(value, StructProxy):
+    if isinstance(value, ProxyBehaviour):
         return (id(value._proxy_buffer), value._proxy_offset)
     return id(value)
 _READ_ONLY_MARK = types.MappingProxyType({})
-StructProxy._proxy_setters = _READ_ONLY_MARK
+ProxyBehaviour._proxy_setters = _READ_ONLY_MARK
+ProxyBehaviour._proxy_accessors = {}
 
 
 def restore_object(cls, attributes):
@@ -275,7 +304,7 @@ class LazyField:
         buffer = proxy._proxy_buffer
         start = proxy._proxy_offset
         value = self.read(buffer, start + _read_pointer(buffer, start + self.pointer_offset)[0])
-        if type(value) in _IMMUTABLE or isinstance(value, StructProxy):
+        if type(value) in _IMMUTABLE or isinstance(value, ProxyBehaviour):
             proxy.__dict__[self.name] = value
         return value
 
@@ -298,12 +327,19 @@ class AbsentField:
         raise AttributeError('%s proxy has no attribute %r (it was missing when packed)' % (self.owner, self.name))
 
 
-def _metaclass_for(bases):
-    """ProxyType, or a combination of it with the metaclasses of user-supplied bases."""
-    metas = [type(base) for base in bases if type(base) is not type and not issubclass(ProxyType, type(base))]
+def _metaclass_for(bases, own):
+    """``own``, or a combination of it with the metaclasses of user-supplied bases."""
+    metas = [type(base) for base in bases if type(base) is not type and not issubclass(own, type(base))]
     if not metas:
-        return ProxyType
-    return ProxyType.__class__('ProxyType', (ProxyType,) + tuple(dict.fromkeys(metas)), {})
+        return own
+    return type(own)('%sWithBases' % own.__name__, (own,) + tuple(dict.fromkeys(metas)), {})
+
+
+_CTYPES = {
+    'b': ctypes.c_int8, 'B': ctypes.c_uint8, 'h': ctypes.c_int16, 'H': ctypes.c_uint16,
+    'i': ctypes.c_int32, 'I': ctypes.c_uint32, 'q': ctypes.c_int64, 'Q': ctypes.c_uint64,
+    'f': ctypes.c_float, 'd': ctypes.c_double, '?': ctypes.c_bool,
+}
 
 
 def build_shape_class(schema, has, none, writable):
@@ -312,19 +348,21 @@ def build_shape_class(schema, has, none, writable):
     namespace = {}
     accessors = {}
     setters = {}
+    ctypes_fields = [('_proxy_has', _CTYPES[schema.bitmap_format]), ('_proxy_none', _CTYPES[schema.bitmap_format])]
     index = VALUES_START
     for field in layout.fields:
         if field.codec is not None:
             namespace[field.name] = LazyField(field.name, field.offset, field.codec.read)
+            ctypes_fields.append(('_proxy_pointer_' + field.name, ctypes.c_int64))
             continue
         live = LiveField(schema.display_name, field.name, field.struct_code, field.offset)
         accessors[field.name] = live
         if writable:
-            namespace[field.name] = live
+            ctypes_fields.append((field.name, _CTYPES[field.struct_code]))
             setters[field.name] = live.__set__
         else:
             namespace[field.name] = _tuplegetter(index, field.name)
-        index += 1
+            index += 1
     for bit, name in enumerate(schema.slot_keys):
         if none >> bit & 1:
             namespace[name] = None
@@ -334,11 +372,30 @@ def build_shape_class(schema, has, none, writable):
     namespace['_proxy_accessors'] = accessors
     namespace['_proxy_setters'] = setters if writable else _READ_ONLY_MARK
     namespace['__module__'] = __name__
-    bases = tuple(schema.proxy_bases) + (StructProxy,)
+    if writable:
+        namespace['_pack_'] = 1
+        namespace['_fields_'] = ctypes_fields
+        base, metaclass = LiveStructProxy, LiveProxyType
+    else:
+        base, metaclass = StructProxy, ProxyType
+    bases = tuple(schema.proxy_bases) + (base,)
     name = '%sProxy' % (schema.display_name,)
-    cls = _metaclass_for(bases)(name, bases, namespace)
+    cls = _metaclass_for(bases, metaclass)(name, bases, namespace)
     cls.__qualname__ = name
     return cls
+
+
+def make_live_proxy(cls, buffer, offset):
+    """A live proxy of class ``cls`` over ``buffer`` at ``offset`` (bounds checked by ctypes)."""
+    try:
+        proxy = cls.from_buffer(buffer, offset)
+    except ValueError:
+        raise out_of_bounds('%s struct' % cls._proxy_schema.display_name, offset,
+                            ctypes.sizeof(cls), len(buffer)) from None
+    attributes = proxy.__dict__
+    attributes['_proxy_buffer'] = buffer
+    attributes['_proxy_offset'] = offset
+    return proxy
 
 
 def build_unpacker(schema):
@@ -356,7 +413,7 @@ def build_unpacker(schema):
         'read_full': struct.Struct(full_format).unpack_from if full_format else None,
         'shapes': shapes,
         'FULL_READ_ONLY': None,
-        'FULL_WRITABLE': None,
+        'make_live_proxy': make_live_proxy,
         'make': schema._make_shape_reader,
         'new': _new_tuple,
         'as_byte_buffer': as_byte_buffer,
@@ -369,7 +426,6 @@ def build_unpacker(schema):
     slot_mask = (1 << len(schema.slot_keys)) - 1
     if full_format:
         namespace['FULL_READ_ONLY'] = schema._make_shape_reader(slot_mask, 0, 0)[0]
-        namespace['FULL_WRITABLE'] = schema._make_shape_reader(slot_mask, 0, 1)[0]
 
     def fast_path(indent, cls):
         if not full_format:
@@ -385,13 +441,14 @@ def build_unpacker(schema):
     source = '\n'.join([
         'def unpack_from(buf, offset=0, idmap=None, factory_class_new=None, proxy_into=None):',
         '    if type(buf) is bytes:',
-    ] + fast_path('        ', 'FULL_READ_ONLY') + [
         '        writable = 0',
+    ] + fast_path('        ', 'FULL_READ_ONLY') + [
         '    else:',
         '        if type(buf) is not bytearray:',
         '            buf = as_byte_buffer(buf)',
         '        writable = 1 if is_writable(buf) else 0',
-    ] + fast_path('        ', 'FULL_WRITABLE if writable else FULL_READ_ONLY') + [
+        '        if not writable:',
+    ] + (fast_path('            ', 'FULL_READ_ONLY') or ['            pass']) + [
         '    if offset < 0:',
         '        raise bad_offset(schema, buf, offset)',
         '    try:',
@@ -404,6 +461,8 @@ def build_unpacker(schema):
         '        if has & ~%#x or none & ~has:' % slot_mask,
         '            raise bad_header(schema, offset, has, none)',
         '        entry = shapes[key] = make(has, none, writable)',
+        '    if writable:',
+        '        return make_live_proxy(entry[0], buf, offset)',
         '    try:',
         '        return new(entry[0], (buf, offset) + entry[1](buf, offset))',
         '    except struct_error:',

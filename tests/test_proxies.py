@@ -246,3 +246,28 @@ def test_user_data_is_kept_and_pickled():
 
 def test_repacking_a_proxy_gives_the_same_bytes():
     assert SCHEMA.pack(proxy()) == DATA
+
+
+def test_live_and_snapshot_proxies_of_the_same_data_are_equal():
+    live, snapshot = SCHEMA.unpack_from(bytearray(DATA)), SCHEMA.unpack_from(DATA)
+    assert type(live) is not type(snapshot)
+    assert live == snapshot and repr(live) == repr(snapshot)
+
+
+def test_pickling_a_live_proxy_gives_a_plain_copy():
+    copy_ = pickle.loads(pickle.dumps(SCHEMA.unpack_from(bytearray(DATA))))
+    assert type(copy_) is Item and copy_.count == 3 and copy_.name == 'widget'
+
+
+def test_a_live_proxy_keeps_its_mmap_from_closing_until_it_is_gone():
+    import gc
+    import mmap
+    mapping = mmap.mmap(-1, len(DATA))
+    mapping[:] = DATA
+    proxy = SCHEMA.unpack_from(mapping)
+    assert proxy.count == 3
+    with pytest.raises(BufferError):
+        mapping.close()
+    del proxy
+    gc.collect()
+    mapping.close()
