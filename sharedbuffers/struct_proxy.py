@@ -29,6 +29,7 @@ import ctypes
 import struct
 import threading
 import types
+import weakref
 
 try:
     from collections import _tuplegetter
@@ -382,19 +383,43 @@ def build_shape_class(schema, has, none, writable):
     name = '%sProxy' % (schema.display_name,)
     cls = _metaclass_for(bases, metaclass)(name, bases, namespace)
     cls.__qualname__ = name
+    if writable:
+        cls._proxy_size = ctypes.sizeof(cls)
     return cls
 
 
+# One ctypes view ("anchor") per writable buffer holds a buffer export, which pins the memory:
+# a bytearray cannot be resized, nor an mmap closed, while the anchor lives.  Proxies are laid
+# at anchor address + offset (cheaper than a new export each) and keep the anchor alive.
+_anchors = {}       # id(buffer) -> weakref to its anchor (the anchor keeps the buffer alive)
+
+
+def _anchor_of(buffer):
+    reference = _anchors.get(id(buffer))
+    anchor = reference() if reference is not None else None
+    if anchor is None:
+        anchor = (ctypes.c_char * len(buffer)).from_buffer(buffer)
+        key = id(buffer)
+        _anchors[key] = weakref.ref(anchor, lambda dead, key=key: _forget_anchor(key, dead))
+    return anchor
+
+
+def _forget_anchor(key, dead):
+    if _anchors.get(key) is dead:
+        del _anchors[key]
+
+
 def make_live_proxy(cls, buffer, offset):
-    """A live proxy of class ``cls`` over ``buffer`` at ``offset`` (bounds checked by ctypes)."""
-    try:
-        proxy = cls.from_buffer(buffer, offset)
-    except ValueError:
-        raise out_of_bounds('%s struct' % cls._proxy_schema.display_name, offset,
-                            ctypes.sizeof(cls), len(buffer)) from None
+    """A live proxy of class ``cls`` over ``buffer`` at ``offset``."""
+    size = cls._proxy_size
+    if offset + size > len(buffer):     # offset >= 0 was checked by the caller
+        raise out_of_bounds('%s struct' % cls._proxy_schema.display_name, offset, size, len(buffer))
+    anchor = _anchor_of(buffer)
+    proxy = cls.from_address(ctypes.addressof(anchor) + offset)
     attributes = proxy.__dict__
     attributes['_proxy_buffer'] = buffer
     attributes['_proxy_offset'] = offset
+    attributes['_proxy_anchor'] = anchor
     return proxy
 
 

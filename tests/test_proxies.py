@@ -271,3 +271,15 @@ def test_a_live_proxy_keeps_its_mmap_from_closing_until_it_is_gone():
     del proxy
     gc.collect()
     mapping.close()
+
+
+def test_a_live_proxy_pins_its_bytearray_until_it_is_gone():
+    import gc
+    buffer = bytearray(DATA)
+    proxy = SCHEMA.unpack_from(buffer)
+    with pytest.raises(BufferError):
+        buffer.extend(b'more')          # resizing would move the memory the proxy reads
+    del proxy
+    gc.collect()
+    buffer.extend(b'more')
+    assert SCHEMA.unpack_from(buffer).count == 3
