@@ -18,7 +18,7 @@ from .buffers import as_byte_buffer
 from .packing import PackContext, check_idmap_position, finish_idmap, forget_from
 from . import rtti
 from .rtti import mapped_object
-from .struct_proxy import build_shape_class, build_unpacker, empty_proxy
+from .struct_proxy import build_shape_class, build_unpacker, empty_proxy, live_proxy_maker
 from .struct_writer import build_dispatcher, build_shape_writer
 from .types.numbers import FIXED_FORMATS
 from .types.strings import mapped_bytes, mapped_unicode
@@ -245,7 +245,10 @@ class Schema:
         return writer
 
     def _make_shape_reader(self, has, none, writable):
+        """(proxy class, reader): the reader unpacks a snapshot, or makes a live proxy."""
         cls = build_shape_class(self, has, none, writable)
+        if writable:
+            return cls, live_proxy_maker(cls)
         return cls, struct.Struct(self.shape(has, none).snapshot_format).unpack_from
 
     def full_snapshot_format(self):

@@ -383,8 +383,6 @@ def build_shape_class(schema, has, none, writable):
     name = '%sProxy' % (schema.display_name,)
     cls = _metaclass_for(bases, metaclass)(name, bases, namespace)
     cls.__qualname__ = name
-    if writable:
-        cls._proxy_size = ctypes.sizeof(cls)
     return cls
 
 
@@ -392,6 +390,7 @@ def build_shape_class(schema, has, none, writable):
 # a bytearray cannot be resized, nor an mmap closed, while the anchor lives.  Proxies are laid
 # at anchor address + offset (cheaper than a new export each) and keep the anchor alive.
 _anchors = {}       # id(buffer) -> weakref to its anchor (the anchor keeps the buffer alive)
+_addressof = ctypes.addressof
 
 
 def _anchor_of(buffer):
@@ -409,18 +408,27 @@ def _forget_anchor(key, dead):
         del _anchors[key]
 
 
-def make_live_proxy(cls, buffer, offset):
-    """A live proxy of class ``cls`` over ``buffer`` at ``offset``."""
-    size = cls._proxy_size
-    if offset + size > len(buffer):     # offset >= 0 was checked by the caller
-        raise out_of_bounds('%s struct' % cls._proxy_schema.display_name, offset, size, len(buffer))
-    anchor = _anchor_of(buffer)
-    proxy = cls.from_address(ctypes.addressof(anchor) + offset)
-    attributes = proxy.__dict__
-    attributes['_proxy_buffer'] = buffer
-    attributes['_proxy_offset'] = offset
-    attributes['_proxy_anchor'] = anchor
-    return proxy
+def live_proxy_maker(cls):
+    """``make(buffer, offset) -> live proxy`` for class ``cls``.
+
+    Class attributes are looked up here, once: on proxy classes they go through the
+    metaclass's ``__getattribute__``, which is Python code.
+    """
+    size = ctypes.sizeof(cls)
+    from_address = type.__getattribute__(cls, 'from_address')
+    owner = type.__getattribute__(cls, '_proxy_schema').display_name
+
+    def make(buffer, offset):
+        if offset + size > len(buffer):     # offset >= 0 was checked by the caller
+            raise out_of_bounds('%s struct' % owner, offset, size, len(buffer))
+        anchor = _anchor_of(buffer)
+        proxy = from_address(_addressof(anchor) + offset)
+        attributes = proxy.__dict__
+        attributes['_proxy_buffer'] = buffer
+        attributes['_proxy_offset'] = offset
+        attributes['_proxy_anchor'] = anchor
+        return proxy
+    return make
 
 
 def build_unpacker(schema):
@@ -438,7 +446,6 @@ def build_unpacker(schema):
         'read_full': struct.Struct(full_format).unpack_from if full_format else None,
         'shapes': shapes,
         'FULL_READ_ONLY': None,
-        'make_live_proxy': make_live_proxy,
         'make': schema._make_shape_reader,
         'new': _new_tuple,
         'as_byte_buffer': as_byte_buffer,
@@ -487,7 +494,7 @@ def build_unpacker(schema):
         '            raise bad_header(schema, offset, has, none)',
         '        entry = shapes[key] = make(has, none, writable)',
         '    if writable:',
-        '        return make_live_proxy(entry[0], buf, offset)',
+        '        return entry[1](buf, offset)',
         '    try:',
         '        return new(entry[0], (buf, offset) + entry[1](buf, offset))',
         '    except struct_error:',
