@@ -475,9 +475,10 @@ def build_unpacker(schema):
         '    if type(buf) is bytes:',
         '        writable = 0',
     ] + fast_path('        ', 'FULL_READ_ONLY') + [
+        '    elif type(buf) is bytearray:',
+        '        writable = 1',
         '    else:',
-        '        if type(buf) is not bytearray:',
-        '            buf = as_byte_buffer(buf)',
+        '        buf = as_byte_buffer(buf)',
         '        writable = 1 if is_writable(buf) else 0',
         '        if not writable:',
     ] + (fast_path('            ', 'FULL_READ_ONLY') or ['            pass']) + [
