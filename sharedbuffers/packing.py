@@ -74,13 +74,16 @@ def alignment_padding(position, alignment):
 
 class PackContext:
     """Output buffer plus dedup map of one top-level pack call."""
-    __slots__ = ('out', 'base', 'origin', 'idmap')
+    __slots__ = ('out', 'base', 'origin', 'idmap', 'capacity')
 
-    def __init__(self, base, implicit_offs, idmap):
+    def __init__(self, base, implicit_offs, idmap, capacity=None):
         self.out = bytearray()
         self.base = base                    # absolute position of out[0]
         self.origin = base + implicit_offs  # logical position of out[0]
         self.idmap = idmap
+        # Size of the destination buffer, when known: 1.x picks 64-bit pointer tables for
+        # sequences written into buffers over 2 GiB, and byte-exact output follows it.
+        self.capacity = capacity
 
     def position(self):
         """Logical position of the next byte appended."""

@@ -13,6 +13,7 @@ implemented yet are listed too, so that reading one gives a precise error instea
 through :meth:`mapped_object.register_schema`.
 """
 import struct
+import threading
 
 from ._facade import public
 from .buffers import as_byte_buffer, out_of_bounds
@@ -20,6 +21,7 @@ from .packing import WRAPPED
 from .types.base import pack_value_into
 from .types.numbers import (
     byte, float32, float64, int32, int64, short, ubyte, uint32, uint64, ushort, INTEGER_RANGES)
+from .types.sequences import mapped_list, mapped_tuple, read_sequence, write_sequence
 from .types.strings import SHORT_VALUE, encode_payload, mapped_bytes, mapped_unicode, read_bytes, read_str
 
 __all__ = ['mapped_object', 'TYPECODES', 'read_object', 'write_object', 'registered_codec_for']
@@ -53,7 +55,7 @@ class FixedTypecode:
 
 # code -> (family name, reader or None when the family is not implemented in this version)
 _FAMILIES_TO_COME = {
-    b'r': 'memoryview', b't': 'tuple', b'e': 'list', b'W': 'proxied_tuple', b'E': 'proxied_list',
+    b'r': 'memoryview', b'W': 'proxied_tuple', b'E': 'proxied_list',
     b'Z': 'frozenset', b'z': 'proxied_frozenset', b'm': 'dict', b'M': 'proxied_dict',
     b'v': 'datetime', b'V': 'date', b'F': 'Decimal', b'n': 'numpy.ndarray',
 }
@@ -66,7 +68,7 @@ TYPECODES = {
     b'Q': FixedTypecode(b'Q', 'Q', int), b'q': FixedTypecode(b'q', 'q', int),
     b'd': FixedTypecode(b'd', 'd', float), b'f': FixedTypecode(b'f', 'f', float),
     b'T': FixedTypecode(b'T', '?', bool),
-    b's': mapped_bytes, b'u': mapped_unicode,
+    b's': mapped_bytes, b'u': mapped_unicode, b'e': mapped_list, b't': mapped_tuple,
 }
 TYPECODES.update(_FAMILIES_TO_COME)
 BUILTIN_CODES = frozenset(code[0] for code in TYPECODES) | {ord('o')}
@@ -136,6 +138,13 @@ def write_object(value, context):
     elif kind in _MARKER_CODES:
         typecode = _MARKER_CODES[kind]
         key = (WRAPPED, kind, value)
+    elif kind is list or kind is tuple:
+        # Sequences are never shared as a whole (1.x keys only their elements).
+        position = context.origin + len(out)
+        out += b'e' if kind is list else b't'
+        out += _HEADER_PADDING
+        write_sequence(value, context)
+        return position
     else:
         return _write_registered(value, context)
     entry = idmap.get(key)
@@ -178,8 +187,22 @@ def _write_registered(value, context):
 
 
 _FAMILY_BY_TYPE_NAME = {name: name for name in (
-    'list', 'tuple', 'frozenset', 'set', 'dict', 'defaultdict', 'datetime', 'date', 'Decimal',
+    'frozenset', 'set', 'dict', 'defaultdict', 'datetime', 'date', 'Decimal',
     'ndarray', 'memoryview', 'bytearray')}
+
+
+def known_position(value, context):
+    """Logical position of an RTTI copy of ``value`` already written in this pack, or None."""
+    kind = type(value)
+    if kind is str or kind is bytes:
+        if len(value) < SHORT_VALUE:
+            return context.idmap.get((WRAPPED, kind, value))
+        entry = context.idmap.get((WRAPPED, id(value)))
+    elif kind is int or kind is bool or kind in _MARKER_CODES:
+        return context.idmap.get((WRAPPED, kind, value))
+    else:
+        entry = context.idmap.get((WRAPPED, id(value)))
+    return entry[0] if entry is not None else None
 
 
 def registered_codec_for(value):
@@ -191,6 +214,30 @@ def registered_codec_for(value):
             found = _CODECS_BY_SCHEMA.get(id(schema))
             codec = found[1] if found is not None else None
     return codec
+
+
+_reading = threading.local()
+
+
+def _read_sequence_once(read):
+    """A sequence reader that refuses to enter a sequence it is already reading.
+
+    Pointers can point backwards, so corrupt data can make a sequence contain itself; that
+    must be a ValueError, not a RecursionError.
+    """
+    def read_guarded(buffer, offset):
+        active = getattr(_reading, 'offsets', None)
+        if active is None:
+            active = _reading.offsets = set()
+        key = (id(buffer), offset)
+        if key in active:
+            raise ValueError('sequence at offset %d contains itself: cyclic or corrupt data' % (offset,))
+        active.add(key)
+        try:
+            return read(buffer, offset + 8)
+        finally:
+            active.discard(key)
+    return read_guarded
 
 
 def read_object(buffer, offset):
@@ -223,6 +270,8 @@ def _payload_reader(read):
 _READERS = {code[0]: entry.read for code, entry in TYPECODES.items() if isinstance(entry, FixedTypecode)}
 _READERS[ord('s')] = _payload_reader(read_bytes)
 _READERS[ord('u')] = _payload_reader(read_str)
+_READERS[ord('e')] = _read_sequence_once(read_sequence)
+_READERS[ord('t')] = _read_sequence_once(lambda buffer, offset: tuple(read_sequence(buffer, offset)))
 
 
 def normalize_typecode(typecode):

@@ -21,6 +21,7 @@ from .rtti import mapped_object
 from .struct_proxy import build_shape_class, build_unpacker, empty_proxy, live_proxy_maker
 from .struct_writer import build_dispatcher, build_shape_writer
 from .types.numbers import FIXED_FORMATS
+from .types.sequences import mapped_list, mapped_tuple
 from .types.strings import mapped_bytes, mapped_unicode
 
 __all__ = ['Schema', 'mapped_object_with_schema', 'MAX_SLOTS']
@@ -33,11 +34,13 @@ _VARIABLE_TYPES = {
     bytes: mapped_bytes, mapped_bytes: mapped_bytes,
     str: mapped_unicode, mapped_unicode: mapped_unicode,
     object: mapped_object, mapped_object: mapped_object,
+    list: mapped_list, mapped_list: mapped_list,
+    tuple: mapped_tuple, mapped_tuple: mapped_tuple,
 }
 # 1.x slot types whose codecs arrive in a later version of this package.
 _TYPES_TO_COME = {
-    'list', 'tuple', 'frozenset', 'set', 'dict', 'defaultdict', 'datetime', 'date', 'Decimal',
-    'ndarray', 'memoryview', 'mapped_list', 'mapped_tuple', 'mapped_frozenset', 'mapped_dict',
+    'frozenset', 'set', 'dict', 'defaultdict', 'datetime', 'date', 'Decimal',
+    'ndarray', 'memoryview', 'mapped_frozenset', 'mapped_dict',
     'mapped_datetime', 'mapped_date', 'mapped_decimal', 'proxied_list', 'proxied_tuple',
     'proxied_dict', 'proxied_frozenset', 'proxied_buffer', 'proxied_ndarray',
 }
@@ -288,7 +291,7 @@ class Schema:
             idmap = {}
         if self.prewrite_hook is not None:
             self.prewrite_hook(obj, buf, offs)
-        context = PackContext(offs, implicit_offs, idmap)
+        context = PackContext(offs, implicit_offs, idmap, len(buf))
         if user_idmap:
             self._write_with_user_idmap(obj, context)
         else:

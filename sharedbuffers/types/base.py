@@ -9,7 +9,7 @@ def pack_value_into(write, value, buffer, offset, idmap, implicit_offs):
     """Shared body of the per-type ``pack_into`` class methods: write, then copy into place."""
     if idmap is None:
         idmap = {}
-    context = PackContext(offset, implicit_offs, idmap)
+    context = PackContext(offset, implicit_offs, idmap, len(buffer))
     check_idmap_position(idmap, context.origin)
     write(value, context)
     end = offset + len(context.out)
