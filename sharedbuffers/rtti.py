@@ -22,6 +22,7 @@ from .types.base import pack_value_into
 from .types.numbers import (
     byte, float32, float64, int32, int64, short, ubyte, uint32, uint64, ushort, INTEGER_RANGES)
 from .types.sequences import mapped_list, mapped_tuple, read_sequence, write_sequence
+from .types.sets import mapped_frozenset, read_set, write_set
 from .types.strings import SHORT_VALUE, encode_payload, mapped_bytes, mapped_unicode, read_bytes, read_str
 
 __all__ = ['mapped_object', 'TYPECODES', 'read_object', 'write_object', 'registered_codec_for']
@@ -56,7 +57,7 @@ class FixedTypecode:
 # code -> (family name, reader or None when the family is not implemented in this version)
 _FAMILIES_TO_COME = {
     b'r': 'memoryview', b'W': 'proxied_tuple', b'E': 'proxied_list',
-    b'Z': 'frozenset', b'z': 'proxied_frozenset', b'm': 'dict', b'M': 'proxied_dict',
+    b'z': 'proxied_frozenset', b'm': 'dict', b'M': 'proxied_dict',
     b'v': 'datetime', b'V': 'date', b'F': 'Decimal', b'n': 'numpy.ndarray',
 }
 
@@ -69,6 +70,7 @@ TYPECODES = {
     b'd': FixedTypecode(b'd', 'd', float), b'f': FixedTypecode(b'f', 'f', float),
     b'T': FixedTypecode(b'T', '?', bool),
     b's': mapped_bytes, b'u': mapped_unicode, b'e': mapped_list, b't': mapped_tuple,
+    b'Z': mapped_frozenset,
 }
 TYPECODES.update(_FAMILIES_TO_COME)
 BUILTIN_CODES = frozenset(code[0] for code in TYPECODES) | {ord('o')}
@@ -138,6 +140,12 @@ def write_object(value, context):
     elif kind in _MARKER_CODES:
         typecode = _MARKER_CODES[kind]
         key = (WRAPPED, kind, value)
+    elif kind is frozenset or kind is set:
+        position = context.origin + len(out)
+        out += b'Z'
+        out += _HEADER_PADDING
+        write_set(value, context)
+        return position
     elif kind is list or kind is tuple:
         # Sequences are never shared as a whole (1.x keys only their elements).
         position = context.origin + len(out)
@@ -187,7 +195,7 @@ def _write_registered(value, context):
 
 
 _FAMILY_BY_TYPE_NAME = {name: name for name in (
-    'frozenset', 'set', 'dict', 'defaultdict', 'datetime', 'date', 'Decimal',
+    'dict', 'defaultdict', 'datetime', 'date', 'Decimal',
     'ndarray', 'memoryview', 'bytearray')}
 
 
@@ -272,6 +280,7 @@ _READERS[ord('s')] = _payload_reader(read_bytes)
 _READERS[ord('u')] = _payload_reader(read_str)
 _READERS[ord('e')] = _read_sequence_once(read_sequence)
 _READERS[ord('t')] = _read_sequence_once(lambda buffer, offset: tuple(read_sequence(buffer, offset)))
+_READERS[ord('Z')] = _read_sequence_once(read_set)
 
 
 def normalize_typecode(typecode):

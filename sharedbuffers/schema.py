@@ -22,6 +22,7 @@ from .struct_proxy import build_shape_class, build_unpacker, empty_proxy, live_p
 from .struct_writer import build_dispatcher, build_shape_writer
 from .types.numbers import FIXED_FORMATS
 from .types.sequences import mapped_list, mapped_tuple
+from .types.sets import mapped_frozenset
 from .types.strings import mapped_bytes, mapped_unicode
 
 __all__ = ['Schema', 'mapped_object_with_schema', 'MAX_SLOTS']
@@ -36,11 +37,11 @@ _VARIABLE_TYPES = {
     object: mapped_object, mapped_object: mapped_object,
     list: mapped_list, mapped_list: mapped_list,
     tuple: mapped_tuple, mapped_tuple: mapped_tuple,
+    frozenset: mapped_frozenset, set: mapped_frozenset, mapped_frozenset: mapped_frozenset,
 }
 # 1.x slot types whose codecs arrive in a later version of this package.
 _TYPES_TO_COME = {
-    'frozenset', 'set', 'dict', 'defaultdict', 'datetime', 'date', 'Decimal',
-    'ndarray', 'memoryview', 'mapped_frozenset', 'mapped_dict',
+    'dict', 'defaultdict', 'datetime', 'date', 'Decimal', 'ndarray', 'memoryview', 'mapped_dict',
     'mapped_datetime', 'mapped_date', 'mapped_decimal', 'proxied_list', 'proxied_tuple',
     'proxied_dict', 'proxied_frozenset', 'proxied_buffer', 'proxied_ndarray',
 }
