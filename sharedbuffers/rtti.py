@@ -12,6 +12,8 @@ implemented yet are listed too, so that reading one gives a precise error instea
 "unknown typecode".  User schemas register their own codes (0x80-0xFF by convention)
 through :meth:`mapped_object.register_schema`.
 """
+import datetime
+import decimal
 import struct
 import threading
 
@@ -23,6 +25,8 @@ from .types.numbers import (
     byte, float32, float64, int32, int64, short, ubyte, uint32, uint64, ushort, INTEGER_RANGES)
 from .types.sequences import mapped_list, mapped_tuple, read_sequence, write_sequence
 from .types.sets import mapped_frozenset, read_set, write_set
+from .types.decimals import append_decimal, mapped_decimal, read_decimal
+from .types.times import append_date, append_datetime, mapped_date, mapped_datetime, read_date, read_datetime
 from .types.strings import SHORT_VALUE, encode_payload, mapped_bytes, mapped_unicode, read_bytes, read_str
 
 __all__ = ['mapped_object', 'TYPECODES', 'read_object', 'write_object', 'registered_codec_for']
@@ -57,8 +61,7 @@ class FixedTypecode:
 # code -> (family name, reader or None when the family is not implemented in this version)
 _FAMILIES_TO_COME = {
     b'r': 'memoryview', b'W': 'proxied_tuple', b'E': 'proxied_list',
-    b'z': 'proxied_frozenset', b'm': 'dict', b'M': 'proxied_dict',
-    b'v': 'datetime', b'V': 'date', b'F': 'Decimal', b'n': 'numpy.ndarray',
+    b'z': 'proxied_frozenset', b'm': 'dict', b'M': 'proxied_dict', b'n': 'numpy.ndarray',
 }
 
 #: Every built-in typecode: code -> FixedTypecode, codec class, or the name of a family to come.
@@ -70,7 +73,7 @@ TYPECODES = {
     b'd': FixedTypecode(b'd', 'd', float), b'f': FixedTypecode(b'f', 'f', float),
     b'T': FixedTypecode(b'T', '?', bool),
     b's': mapped_bytes, b'u': mapped_unicode, b'e': mapped_list, b't': mapped_tuple,
-    b'Z': mapped_frozenset,
+    b'Z': mapped_frozenset, b'v': mapped_datetime, b'V': mapped_date, b'F': mapped_decimal,
 }
 TYPECODES.update(_FAMILIES_TO_COME)
 BUILTIN_CODES = frozenset(code[0] for code in TYPECODES) | {ord('o')}
@@ -93,6 +96,13 @@ def _int_typecode(value):
         if low <= value <= high:
             return typecode
     raise OverflowError('int %d cannot be stored: the range is -2**63 .. 2**64-1' % (value,))
+
+
+_APPENDERS = {
+    datetime.datetime: (b'v', append_datetime),
+    datetime.date: (b'V', append_date),
+    decimal.Decimal: (b'F', append_decimal),
+}
 
 
 def write_object(value, context):
@@ -140,6 +150,18 @@ def write_object(value, context):
     elif kind in _MARKER_CODES:
         typecode = _MARKER_CODES[kind]
         key = (WRAPPED, kind, value)
+    elif kind in _APPENDERS:
+        # Shared by identity; the payload is remembered for later typed slots too (§5.5).
+        key = (WRAPPED, id(value))
+        entry = idmap.get(key)
+        if entry is not None:
+            return entry[0]
+        position = context.origin + len(out)
+        idmap[key] = (position, value)
+        out += _APPENDERS[kind][0]
+        out += _HEADER_PADDING
+        _APPENDERS[kind][1](value, context)
+        return position
     elif kind is frozenset or kind is set:
         position = context.origin + len(out)
         out += b'Z'
@@ -195,7 +217,7 @@ def _write_registered(value, context):
 
 
 _FAMILY_BY_TYPE_NAME = {name: name for name in (
-    'dict', 'defaultdict', 'datetime', 'date', 'Decimal',
+    'dict', 'defaultdict',
     'ndarray', 'memoryview', 'bytearray')}
 
 
@@ -281,6 +303,9 @@ _READERS[ord('u')] = _payload_reader(read_str)
 _READERS[ord('e')] = _read_sequence_once(read_sequence)
 _READERS[ord('t')] = _read_sequence_once(lambda buffer, offset: tuple(read_sequence(buffer, offset)))
 _READERS[ord('Z')] = _read_sequence_once(read_set)
+_READERS[ord('v')] = _payload_reader(read_datetime)
+_READERS[ord('V')] = _payload_reader(read_date)
+_READERS[ord('F')] = _payload_reader(read_decimal)
 
 
 def normalize_typecode(typecode):

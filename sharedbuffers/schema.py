@@ -11,6 +11,8 @@ Layout rules (FORMAT.md §5)
   to ``alignment`` counted from the struct start; then each new variable-size value, padded
   to ``alignment`` counted on absolute buffer positions.
 """
+import datetime
+import decimal
 import struct
 
 from ._facade import public
@@ -23,6 +25,8 @@ from .struct_writer import build_dispatcher, build_shape_writer
 from .types.numbers import FIXED_FORMATS
 from .types.sequences import mapped_list, mapped_tuple
 from .types.sets import mapped_frozenset
+from .types.decimals import mapped_decimal
+from .types.times import mapped_date, mapped_datetime
 from .types.strings import mapped_bytes, mapped_unicode
 
 __all__ = ['Schema', 'mapped_object_with_schema', 'MAX_SLOTS']
@@ -38,10 +42,13 @@ _VARIABLE_TYPES = {
     list: mapped_list, mapped_list: mapped_list,
     tuple: mapped_tuple, mapped_tuple: mapped_tuple,
     frozenset: mapped_frozenset, set: mapped_frozenset, mapped_frozenset: mapped_frozenset,
+    datetime.datetime: mapped_datetime, mapped_datetime: mapped_datetime,
+    datetime.date: mapped_date, mapped_date: mapped_date,
+    decimal.Decimal: mapped_decimal, mapped_decimal: mapped_decimal,
 }
 # 1.x slot types whose codecs arrive in a later version of this package.
 _TYPES_TO_COME = {
-    'dict', 'defaultdict', 'datetime', 'date', 'Decimal', 'ndarray', 'memoryview', 'mapped_dict',
+    'dict', 'defaultdict', 'ndarray', 'memoryview', 'mapped_dict',
     'mapped_datetime', 'mapped_date', 'mapped_decimal', 'proxied_list', 'proxied_tuple',
     'proxied_dict', 'proxied_frozenset', 'proxied_buffer', 'proxied_ndarray',
 }

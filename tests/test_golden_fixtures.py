@@ -15,13 +15,16 @@ CHECKER = load_fixture_checker()
 MANIFEST = load_manifest()
 
 # Value families implemented by this version, as tagged-JSON tags of the manifest.
-SUPPORTED_TAGS = {'$float', '$bytes', '$bytes_digest', '$struct', '$list', '$tuple', '$frozenset'}
+SUPPORTED_TAGS = {'$float', '$bytes', '$bytes_digest', '$struct', '$list', '$tuple', '$frozenset', '$datetime',
+                  '$date', '$decimal'}
 SUPPORTED_SLOT_TYPES = {
     'int', 'float', 'bool', 'str', 'bytes', 'object', 'mapped_unicode', 'mapped_bytes',
     'uint8', 'int8', 'uint16', 'int16', 'uint32', 'int32', 'uint64', 'int64', 'float32', 'float64',
     'list', 'tuple', 'mapped_list', 'mapped_tuple', 'frozenset', 'set', 'mapped_frozenset',
+    'datetime', 'date', 'Decimal', 'mapped_datetime', 'mapped_date', 'mapped_decimal',
 }
-SUPPORTED_PACKERS = {'mapped_bytes', 'mapped_unicode', 'mapped_list', 'mapped_tuple', 'mapped_frozenset'}
+SUPPORTED_PACKERS = {'mapped_bytes', 'mapped_unicode', 'mapped_list', 'mapped_tuple', 'mapped_frozenset',
+                     'mapped_datetime', 'mapped_date', 'mapped_decimal'}
 
 
 def _value_supported(expected):
