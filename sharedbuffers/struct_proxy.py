@@ -52,7 +52,7 @@ _new_tuple = tuple.__new__
 _read_pointer = struct.Struct('=q').unpack_from
 
 # Decoded values of these types can be cached on the proxy: nobody can mutate them.
-_IMMUTABLE = frozenset((str, bytes, int, float, bool, complex, type(None)))
+_IMMUTABLE = frozenset((str, bytes, int, float, bool, complex, type(None), frozenset))
 
 
 _CField = type(type('_Probe', (ctypes.Structure,), {'_fields_': [('x', ctypes.c_int)]}).x)
