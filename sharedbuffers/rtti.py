@@ -24,6 +24,7 @@ from .types.base import pack_value_into
 from .types.numbers import (
     byte, float32, float64, int32, int64, short, ubyte, uint32, uint64, ushort, INTEGER_RANGES)
 from .types.sequences import mapped_list, mapped_tuple, read_sequence, write_sequence
+from .types.raw_buffers import append_buffer, proxied_buffer, read_buffer
 from .types.sets import mapped_frozenset, read_set, write_set
 from .types.decimals import append_decimal, mapped_decimal, read_decimal
 from .types.times import append_date, append_datetime, mapped_date, mapped_datetime, read_date, read_datetime
@@ -60,7 +61,7 @@ class FixedTypecode:
 
 # code -> (family name, reader or None when the family is not implemented in this version)
 _FAMILIES_TO_COME = {
-    b'r': 'memoryview', b'W': 'proxied_tuple', b'E': 'proxied_list',
+    b'W': 'proxied_tuple', b'E': 'proxied_list',
     b'z': 'proxied_frozenset', b'm': 'dict', b'M': 'proxied_dict', b'n': 'numpy.ndarray',
 }
 
@@ -74,6 +75,7 @@ TYPECODES = {
     b'T': FixedTypecode(b'T', '?', bool),
     b's': mapped_bytes, b'u': mapped_unicode, b'e': mapped_list, b't': mapped_tuple,
     b'Z': mapped_frozenset, b'v': mapped_datetime, b'V': mapped_date, b'F': mapped_decimal,
+    b'r': proxied_buffer,
 }
 TYPECODES.update(_FAMILIES_TO_COME)
 BUILTIN_CODES = frozenset(code[0] for code in TYPECODES) | {ord('o')}
@@ -162,6 +164,12 @@ def write_object(value, context):
         out += _HEADER_PADDING
         _APPENDERS[kind][1](value, context)
         return position
+    elif kind is memoryview:
+        position = context.origin + len(out)
+        out += b'r'
+        out += _HEADER_PADDING
+        append_buffer(value, context)
+        return position
     elif kind is frozenset or kind is set:
         position = context.origin + len(out)
         out += b'Z'
@@ -218,7 +226,7 @@ def _write_registered(value, context):
 
 _FAMILY_BY_TYPE_NAME = {name: name for name in (
     'dict', 'defaultdict',
-    'ndarray', 'memoryview', 'bytearray')}
+    'ndarray', 'bytearray')}
 
 
 def known_position(value, context):
@@ -303,6 +311,7 @@ _READERS[ord('u')] = _payload_reader(read_str)
 _READERS[ord('e')] = _read_sequence_once(read_sequence)
 _READERS[ord('t')] = _read_sequence_once(lambda buffer, offset: tuple(read_sequence(buffer, offset)))
 _READERS[ord('Z')] = _read_sequence_once(read_set)
+_READERS[ord('r')] = _payload_reader(read_buffer)
 _READERS[ord('v')] = _payload_reader(read_datetime)
 _READERS[ord('V')] = _payload_reader(read_date)
 _READERS[ord('F')] = _payload_reader(read_decimal)

@@ -16,15 +16,16 @@ MANIFEST = load_manifest()
 
 # Value families implemented by this version, as tagged-JSON tags of the manifest.
 SUPPORTED_TAGS = {'$float', '$bytes', '$bytes_digest', '$struct', '$list', '$tuple', '$frozenset', '$datetime',
-                  '$date', '$decimal'}
+                  '$date', '$decimal', '$buffer'}
 SUPPORTED_SLOT_TYPES = {
     'int', 'float', 'bool', 'str', 'bytes', 'object', 'mapped_unicode', 'mapped_bytes',
     'uint8', 'int8', 'uint16', 'int16', 'uint32', 'int32', 'uint64', 'int64', 'float32', 'float64',
     'list', 'tuple', 'mapped_list', 'mapped_tuple', 'frozenset', 'set', 'mapped_frozenset',
     'datetime', 'date', 'Decimal', 'mapped_datetime', 'mapped_date', 'mapped_decimal',
+    'memoryview', 'proxied_buffer',
 }
 SUPPORTED_PACKERS = {'mapped_bytes', 'mapped_unicode', 'mapped_list', 'mapped_tuple', 'mapped_frozenset',
-                     'mapped_datetime', 'mapped_date', 'mapped_decimal'}
+                     'mapped_datetime', 'mapped_date', 'mapped_decimal', 'proxied_buffer'}
 
 
 def _value_supported(expected):
@@ -111,6 +112,8 @@ def _build(value, registry, decoded):
     if tag in ('$list', '$tuple'):
         items = [_build(item, registry, decoded_item) for item, decoded_item in zip(value[tag], decoded)]
         return items if tag == '$list' else tuple(items)
+    if tag == '$buffer':
+        return memoryview(bytes.fromhex(value[tag]))
     if tag == '$frozenset':
         # The manifest lists elements in the order 1.x iterated the set it packed (ties in the
         # stable-hash order keep that order), so build the set in the same order.
