@@ -85,6 +85,20 @@ class PackContext:
         # sequences written into buffers over 2 GiB, and byte-exact output follows it.
         self.capacity = capacity
 
+    def with_fresh_idmap(self):
+        """A context writing into the same output, with a dedup map of its own.
+
+        1.x packs some nested values (a numpy dtype descriptor) with a new idmap, so they
+        share nothing with the rest of the pack; byte-exact output has to do the same.
+        """
+        nested = PackContext.__new__(PackContext)
+        nested.out = self.out
+        nested.base = self.base
+        nested.origin = self.origin
+        nested.idmap = {}
+        nested.capacity = self.capacity
+        return nested
+
     def position(self):
         """Logical position of the next byte appended."""
         return self.origin + len(self.out)

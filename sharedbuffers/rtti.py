@@ -24,6 +24,7 @@ from .types.base import pack_value_into
 from .types.numbers import (
     byte, float32, float64, int32, int64, short, ubyte, uint32, uint64, ushort, INTEGER_RANGES)
 from .types.sequences import mapped_list, mapped_tuple, read_sequence, write_sequence
+from .types.ndarrays import proxied_ndarray, read_ndarray, write_ndarray
 from .types.raw_buffers import append_buffer, proxied_buffer, read_buffer
 from .types.sets import mapped_frozenset, read_set, write_set
 from .types.decimals import append_decimal, mapped_decimal, read_decimal
@@ -62,7 +63,7 @@ class FixedTypecode:
 # code -> (family name, reader or None when the family is not implemented in this version)
 _FAMILIES_TO_COME = {
     b'W': 'proxied_tuple', b'E': 'proxied_list',
-    b'z': 'proxied_frozenset', b'm': 'dict', b'M': 'proxied_dict', b'n': 'numpy.ndarray',
+    b'z': 'proxied_frozenset', b'm': 'dict', b'M': 'proxied_dict',
 }
 
 #: Every built-in typecode: code -> FixedTypecode, codec class, or the name of a family to come.
@@ -75,7 +76,7 @@ TYPECODES = {
     b'T': FixedTypecode(b'T', '?', bool),
     b's': mapped_bytes, b'u': mapped_unicode, b'e': mapped_list, b't': mapped_tuple,
     b'Z': mapped_frozenset, b'v': mapped_datetime, b'V': mapped_date, b'F': mapped_decimal,
-    b'r': proxied_buffer,
+    b'r': proxied_buffer, b'n': proxied_ndarray,
 }
 TYPECODES.update(_FAMILIES_TO_COME)
 BUILTIN_CODES = frozenset(code[0] for code in TYPECODES) | {ord('o')}
@@ -100,6 +101,7 @@ def _int_typecode(value):
     raise OverflowError('int %d cannot be stored: the range is -2**63 .. 2**64-1' % (value,))
 
 
+_NDARRAY = proxied_ndarray.python_types[0]
 _APPENDERS = {
     datetime.datetime: (b'v', append_datetime),
     datetime.date: (b'V', append_date),
@@ -164,6 +166,12 @@ def write_object(value, context):
         out += _HEADER_PADDING
         _APPENDERS[kind][1](value, context)
         return position
+    elif kind is _NDARRAY:
+        position = context.origin + len(out)
+        out += b'n'
+        out += _HEADER_PADDING
+        write_ndarray(value, context)
+        return position
     elif kind is memoryview:
         position = context.origin + len(out)
         out += b'r'
@@ -226,7 +234,7 @@ def _write_registered(value, context):
 
 _FAMILY_BY_TYPE_NAME = {name: name for name in (
     'dict', 'defaultdict',
-    'ndarray', 'bytearray')}
+    'bytearray',)}
 
 
 def known_position(value, context):
@@ -312,6 +320,7 @@ _READERS[ord('e')] = _read_sequence_once(read_sequence)
 _READERS[ord('t')] = _read_sequence_once(lambda buffer, offset: tuple(read_sequence(buffer, offset)))
 _READERS[ord('Z')] = _read_sequence_once(read_set)
 _READERS[ord('r')] = _payload_reader(read_buffer)
+_READERS[ord('n')] = _payload_reader(read_ndarray)
 _READERS[ord('v')] = _payload_reader(read_datetime)
 _READERS[ord('V')] = _payload_reader(read_date)
 _READERS[ord('F')] = _payload_reader(read_decimal)

@@ -24,6 +24,7 @@ from .struct_proxy import build_shape_class, build_unpacker, empty_proxy, live_p
 from .struct_writer import build_dispatcher, build_shape_writer
 from .types.numbers import FIXED_FORMATS
 from .types.sequences import mapped_list, mapped_tuple
+from .types.ndarrays import proxied_ndarray
 from .types.raw_buffers import proxied_buffer
 from .types.sets import mapped_frozenset
 from .types.decimals import mapped_decimal
@@ -47,10 +48,11 @@ _VARIABLE_TYPES = {
     datetime.date: mapped_date, mapped_date: mapped_date,
     decimal.Decimal: mapped_decimal, mapped_decimal: mapped_decimal,
     memoryview: proxied_buffer, proxied_buffer: proxied_buffer,
+    proxied_ndarray.python_types[0]: proxied_ndarray, proxied_ndarray: proxied_ndarray,
 }
 # 1.x slot types whose codecs arrive in a later version of this package.
 _TYPES_TO_COME = {
-    'dict', 'defaultdict', 'ndarray', 'mapped_dict',
+    'dict', 'defaultdict', 'mapped_dict',
     'mapped_datetime', 'mapped_date', 'mapped_decimal', 'proxied_list', 'proxied_tuple',
     'proxied_dict', 'proxied_frozenset', 'proxied_buffer', 'proxied_ndarray',
 }

@@ -6,6 +6,7 @@ into exactly the recorded bytes.  Fixtures of families still to come must fail c
 """
 import os
 
+import numpy
 import pytest
 
 from conftest import FIXTURES_DIR, load_fixture_checker, load_manifest
@@ -16,16 +17,16 @@ MANIFEST = load_manifest()
 
 # Value families implemented by this version, as tagged-JSON tags of the manifest.
 SUPPORTED_TAGS = {'$float', '$bytes', '$bytes_digest', '$struct', '$list', '$tuple', '$frozenset', '$datetime',
-                  '$date', '$decimal', '$buffer'}
+                  '$date', '$decimal', '$buffer', '$ndarray'}
 SUPPORTED_SLOT_TYPES = {
     'int', 'float', 'bool', 'str', 'bytes', 'object', 'mapped_unicode', 'mapped_bytes',
     'uint8', 'int8', 'uint16', 'int16', 'uint32', 'int32', 'uint64', 'int64', 'float32', 'float64',
     'list', 'tuple', 'mapped_list', 'mapped_tuple', 'frozenset', 'set', 'mapped_frozenset',
     'datetime', 'date', 'Decimal', 'mapped_datetime', 'mapped_date', 'mapped_decimal',
-    'memoryview', 'proxied_buffer',
+    'memoryview', 'proxied_buffer', 'ndarray', 'proxied_ndarray',
 }
 SUPPORTED_PACKERS = {'mapped_bytes', 'mapped_unicode', 'mapped_list', 'mapped_tuple', 'mapped_frozenset',
-                     'mapped_datetime', 'mapped_date', 'mapped_decimal', 'proxied_buffer'}
+                     'mapped_datetime', 'mapped_date', 'mapped_decimal', 'proxied_buffer', 'proxied_ndarray'}
 
 
 def _value_supported(expected):
@@ -112,6 +113,10 @@ def _build(value, registry, decoded):
     if tag in ('$list', '$tuple'):
         items = [_build(item, registry, decoded_item) for item, decoded_item in zip(value[tag], decoded)]
         return items if tag == '$list' else tuple(items)
+    if tag == '$ndarray':
+        spec = value[tag]
+        return numpy.frombuffer(bytes.fromhex(spec['hex']), dtype=CHECKER._dtype_from_json(spec['dtype'])).reshape(
+            spec['shape'])
     if tag == '$buffer':
         return memoryview(bytes.fromhex(value[tag]))
     if tag == '$frozenset':
