@@ -10,6 +10,7 @@ from .types.numbers import (
     byte, double, float32, float64, int8, int16, int32, int64, short, ubyte, uint8, uint16, uint32, uint64,
     ushort)
 from .types.sequences import mapped_list, mapped_tuple
+from .types.dicts import mapped_dict
 from .types.ndarrays import NDARRAY_STANDARD_CODES_TO_DTYPE, NDARRAY_STANDARD_DTYPES_TO_CODE, proxied_ndarray
 from .types.raw_buffers import proxied_buffer
 from .types.sets import mapped_frozenset
@@ -19,7 +20,7 @@ from .types.strings import mapped_bytes, mapped_unicode
 
 __all__ = [
     'Schema', 'mapped_object', 'mapped_object_with_schema', 'mapped_bytes', 'mapped_unicode', 'mapped_list',
-    'mapped_tuple', 'mapped_frozenset', 'mapped_datetime', 'mapped_date', 'mapped_decimal',
+    'mapped_tuple', 'mapped_frozenset', 'mapped_dict', 'mapped_datetime', 'mapped_date', 'mapped_decimal',
     'proxied_buffer', 'proxied_ndarray', 'NDARRAY_STANDARD_CODES_TO_DTYPE', 'NDARRAY_STANDARD_DTYPES_TO_CODE',
     'ubyte', 'byte', 'ushort', 'short', 'uint32', 'int32', 'uint64', 'int64', 'float32', 'float64',
     'uint8', 'int8', 'uint16', 'int16', 'double', 'BufferProxyObject', 'TYPECODES', 'restore_object',

@@ -74,7 +74,7 @@ def alignment_padding(position, alignment):
 
 class PackContext:
     """Output buffer plus dedup map of one top-level pack call."""
-    __slots__ = ('out', 'base', 'origin', 'idmap', 'capacity')
+    __slots__ = ('out', 'base', 'origin', 'idmap', 'capacity', 'isolated')
 
     def __init__(self, base, implicit_offs, idmap, capacity=None):
         self.out = bytearray()
@@ -84,6 +84,9 @@ class PackContext:
         # Size of the destination buffer, when known: 1.x picks 64-bit pointer tables for
         # sequences written into buffers over 2 GiB, and byte-exact output follows it.
         self.capacity = capacity
+        # The top-level value of a pack called without an idmap: 1.x gives a dict in that
+        # position separate fresh idmaps for its keys and its values (FORMAT.md §4.6).
+        self.isolated = None
 
     def with_fresh_idmap(self):
         """A context writing into the same output, with a dedup map of its own.
@@ -97,6 +100,7 @@ class PackContext:
         nested.origin = self.origin
         nested.idmap = {}
         nested.capacity = self.capacity
+        nested.isolated = None
         return nested
 
     def position(self):

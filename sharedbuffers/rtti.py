@@ -12,6 +12,7 @@ implemented yet are listed too, so that reading one gives a precise error instea
 "unknown typecode".  User schemas register their own codes (0x80-0xFF by convention)
 through :meth:`mapped_object.register_schema`.
 """
+import collections
 import datetime
 import decimal
 import struct
@@ -24,6 +25,7 @@ from .types.base import pack_value_into
 from .types.numbers import (
     byte, float32, float64, int32, int64, short, ubyte, uint32, uint64, ushort, INTEGER_RANGES)
 from .types.sequences import mapped_list, mapped_tuple, read_sequence, write_sequence
+from .types.dicts import mapped_dict, read_dict, write_dict
 from .types.ndarrays import proxied_ndarray, read_ndarray, write_ndarray
 from .types.raw_buffers import append_buffer, proxied_buffer, read_buffer
 from .types.sets import mapped_frozenset, read_set, write_set
@@ -63,7 +65,7 @@ class FixedTypecode:
 # code -> (family name, reader or None when the family is not implemented in this version)
 _FAMILIES_TO_COME = {
     b'W': 'proxied_tuple', b'E': 'proxied_list',
-    b'z': 'proxied_frozenset', b'm': 'dict', b'M': 'proxied_dict',
+    b'z': 'proxied_frozenset', b'M': 'proxied_dict',
 }
 
 #: Every built-in typecode: code -> FixedTypecode, codec class, or the name of a family to come.
@@ -76,7 +78,7 @@ TYPECODES = {
     b'T': FixedTypecode(b'T', '?', bool),
     b's': mapped_bytes, b'u': mapped_unicode, b'e': mapped_list, b't': mapped_tuple,
     b'Z': mapped_frozenset, b'v': mapped_datetime, b'V': mapped_date, b'F': mapped_decimal,
-    b'r': proxied_buffer, b'n': proxied_ndarray,
+    b'r': proxied_buffer, b'n': proxied_ndarray, b'm': mapped_dict,
 }
 TYPECODES.update(_FAMILIES_TO_COME)
 BUILTIN_CODES = frozenset(code[0] for code in TYPECODES) | {ord('o')}
@@ -102,6 +104,7 @@ def _int_typecode(value):
 
 
 _NDARRAY = proxied_ndarray.python_types[0]
+_DEFAULTDICT = collections.defaultdict
 _APPENDERS = {
     datetime.datetime: (b'v', append_datetime),
     datetime.date: (b'V', append_date),
@@ -165,6 +168,12 @@ def write_object(value, context):
         out += _APPENDERS[kind][0]
         out += _HEADER_PADDING
         _APPENDERS[kind][1](value, context)
+        return position
+    elif kind is dict or kind is _DEFAULTDICT:
+        position = context.origin + len(out)
+        out += b'm'
+        out += _HEADER_PADDING
+        write_dict(value, context)
         return position
     elif kind is _NDARRAY:
         position = context.origin + len(out)
@@ -233,7 +242,6 @@ def _write_registered(value, context):
 
 
 _FAMILY_BY_TYPE_NAME = {name: name for name in (
-    'dict', 'defaultdict',
     'bytearray',)}
 
 
@@ -321,6 +329,7 @@ _READERS[ord('t')] = _read_sequence_once(lambda buffer, offset: tuple(read_seque
 _READERS[ord('Z')] = _read_sequence_once(read_set)
 _READERS[ord('r')] = _payload_reader(read_buffer)
 _READERS[ord('n')] = _payload_reader(read_ndarray)
+_READERS[ord('m')] = _read_sequence_once(read_dict)
 _READERS[ord('v')] = _payload_reader(read_datetime)
 _READERS[ord('V')] = _payload_reader(read_date)
 _READERS[ord('F')] = _payload_reader(read_decimal)

@@ -11,6 +11,7 @@ Layout rules (FORMAT.md §5)
   to ``alignment`` counted from the struct start; then each new variable-size value, padded
   to ``alignment`` counted on absolute buffer positions.
 """
+import collections
 import datetime
 import decimal
 import struct
@@ -24,6 +25,7 @@ from .struct_proxy import build_shape_class, build_unpacker, empty_proxy, live_p
 from .struct_writer import build_dispatcher, build_shape_writer
 from .types.numbers import FIXED_FORMATS
 from .types.sequences import mapped_list, mapped_tuple
+from .types.dicts import mapped_dict
 from .types.ndarrays import proxied_ndarray
 from .types.raw_buffers import proxied_buffer
 from .types.sets import mapped_frozenset
@@ -49,10 +51,11 @@ _VARIABLE_TYPES = {
     decimal.Decimal: mapped_decimal, mapped_decimal: mapped_decimal,
     memoryview: proxied_buffer, proxied_buffer: proxied_buffer,
     proxied_ndarray.python_types[0]: proxied_ndarray, proxied_ndarray: proxied_ndarray,
+    dict: mapped_dict, collections.defaultdict: mapped_dict, mapped_dict: mapped_dict,
 }
 # 1.x slot types whose codecs arrive in a later version of this package.
 _TYPES_TO_COME = {
-    'dict', 'defaultdict', 'mapped_dict',
+
     'mapped_datetime', 'mapped_date', 'mapped_decimal', 'proxied_list', 'proxied_tuple',
     'proxied_dict', 'proxied_frozenset', 'proxied_buffer', 'proxied_ndarray',
 }

@@ -385,8 +385,8 @@ def test_invalid_utf8_in_a_compressed_str_value_raises_value_error():
 
 
 @pytest.mark.parametrize('code', [0x00, 0x01, 0x7F, ord('o'), ord('e'), ord('m')],
-                         ids=['0x00', '0x01', '0x7f', "'o'", "'e' (list)", "'m' (dict)"])
-def test_an_unknown_or_unsupported_typecode_raises_value_error(code):
+                         ids=['0x00', '0x01', '0x7f', "'o'", "'e' (list of typecode 0)", "'m' (dict, index in header)"])
+def test_an_unknown_typecode_or_an_inconsistent_header_raises_value_error(code):
     buffer = bytes([code]) + bytes(31)
     expect_clean_error(ValueError, read_object, buffer)
 

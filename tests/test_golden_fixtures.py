@@ -17,16 +17,17 @@ MANIFEST = load_manifest()
 
 # Value families implemented by this version, as tagged-JSON tags of the manifest.
 SUPPORTED_TAGS = {'$float', '$bytes', '$bytes_digest', '$struct', '$list', '$tuple', '$frozenset', '$datetime',
-                  '$date', '$decimal', '$buffer', '$ndarray'}
+                  '$date', '$decimal', '$buffer', '$ndarray', '$dict'}
 SUPPORTED_SLOT_TYPES = {
     'int', 'float', 'bool', 'str', 'bytes', 'object', 'mapped_unicode', 'mapped_bytes',
     'uint8', 'int8', 'uint16', 'int16', 'uint32', 'int32', 'uint64', 'int64', 'float32', 'float64',
     'list', 'tuple', 'mapped_list', 'mapped_tuple', 'frozenset', 'set', 'mapped_frozenset',
     'datetime', 'date', 'Decimal', 'mapped_datetime', 'mapped_date', 'mapped_decimal',
-    'memoryview', 'proxied_buffer', 'ndarray', 'proxied_ndarray',
+    'memoryview', 'proxied_buffer', 'ndarray', 'proxied_ndarray', 'dict', 'mapped_dict',
 }
 SUPPORTED_PACKERS = {'mapped_bytes', 'mapped_unicode', 'mapped_list', 'mapped_tuple', 'mapped_frozenset',
-                     'mapped_datetime', 'mapped_date', 'mapped_decimal', 'proxied_buffer', 'proxied_ndarray'}
+                     'mapped_datetime', 'mapped_date', 'mapped_decimal', 'proxied_buffer', 'proxied_ndarray',
+                     'mapped_dict'}
 
 
 def _value_supported(expected):
@@ -113,6 +114,10 @@ def _build(value, registry, decoded):
     if tag in ('$list', '$tuple'):
         items = [_build(item, registry, decoded_item) for item, decoded_item in zip(value[tag], decoded)]
         return items if tag == '$list' else tuple(items)
+    if tag == '$dict':
+        decoded = decoded if isinstance(decoded, dict) else {}
+        return {CHECKER.decode(key): _build(item, registry, decoded.get(CHECKER.decode(key)))
+                for key, item in value[tag]}
     if tag == '$ndarray':
         spec = value[tag]
         return numpy.frombuffer(bytes.fromhex(spec['hex']), dtype=CHECKER._dtype_from_json(spec['dtype'])).reshape(
@@ -146,6 +151,44 @@ def _fixture_bytes(fixture):
     return data
 
 
+# FORMAT.md §1.3: 1.x copies stale scratch bytes into dict-key padding, 8 bytes in all, in
+# exactly these fixtures; a zero-padding writer differs there and only there.
+STALE_KEY_PADDING = {'containers_variety', 'rtti_dict_docs', 'bare_dict_docs', 'bare_pdict_mixed'}
+
+
+def _assert_same_bytes(ours, theirs, fixture):
+    if fixture['name'] not in STALE_KEY_PADDING:
+        assert ours == theirs
+        return
+    assert len(ours) == len(theirs)
+    differences = [i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b]
+    assert len(differences) <= 8
+    assert all(ours[i] == 0 for i in differences), 'differences outside padding'
+
+
+def _interned(value, strings):
+    """``value`` with equal strings replaced by one object (the fixture packed shared objects)."""
+    if isinstance(value, str):
+        return strings.setdefault(value, value)
+    if isinstance(value, list):
+        return [_interned(item, strings) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_interned(item, strings) for item in value)
+    if isinstance(value, dict):
+        return {_interned(key, strings): _interned(item, strings) for key, item in value.items()}
+    if hasattr(value, '__dict__') and not isinstance(value, type):
+        for name, item in vars(value).items():
+            setattr(value, name, _interned(item, strings))
+    return value
+
+
+def _share_lists(obj):
+    """The dedup fixture's dict holds the very list of slot ``lst`` (its elements are shared)."""
+    if hasattr(obj, 'zd') and hasattr(obj, 'lst') and isinstance(obj.zd, dict) and obj.zd.get('other') == obj.lst:
+        obj.zd['other'] = obj.lst
+    return obj
+
+
 @pytest.mark.parametrize('fixture', REPACKABLE, ids=lambda fixture: fixture['name'])
 def test_fixture_value_repacks_to_the_same_bytes(fixture, registry):
     data = _fixture_bytes(fixture)
@@ -155,6 +198,8 @@ def test_fixture_value_repacks_to_the_same_bytes(fixture, registry):
     if fixture['kind'] == 'struct':
         schema = registry.schema(fixture['class'])
         value = _build(fixture['expected'], registry, schema.unpack_from(data, offset))
+        if 'same objects' in fixture['description']:
+            value = _share_lists(_interned(value, {}))
         end = schema.pack_into(value, buffer, offset)
     elif fixture['kind'] == 'rtti':
         value = _build(fixture['expected'], registry, ms.mapped_object.unpack_from(data, offset))
@@ -164,7 +209,7 @@ def test_fixture_value_repacks_to_the_same_bytes(fixture, registry):
         packer = getattr(ms, fixture['packer'])
         value = _build(fixture['expected'], registry, packer.unpack_from(data, offset))
         end = packer.pack_into(value, buffer, offset)
-    assert bytes(buffer[offset:offset + size]) == data[offset:offset + size]
+    _assert_same_bytes(bytes(buffer[offset:offset + size]), data[offset:offset + size], fixture)
     assert end - offset in (size, (size + 7) // 8 * 8)
 
 

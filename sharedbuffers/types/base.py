@@ -7,9 +7,12 @@ __all__ = ['VariableCodec', 'pack_value_into']
 
 def pack_value_into(write, value, buffer, offset, idmap, implicit_offs):
     """Shared body of the per-type ``pack_into`` class methods: write, then copy into place."""
-    if idmap is None:
+    isolated = idmap is None
+    if isolated:
         idmap = {}
     context = PackContext(offset, implicit_offs, idmap, len(buffer))
+    if isolated:
+        context.isolated = value
     check_idmap_position(idmap, context.origin)
     write(value, context)
     end = offset + len(context.out)
