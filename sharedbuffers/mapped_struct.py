@@ -12,6 +12,7 @@ from .types.numbers import (
 from .types.sequences import mapped_list, mapped_tuple
 from .types.dicts import mapped_dict
 from .types.ndarrays import NDARRAY_STANDARD_CODES_TO_DTYPE, NDARRAY_STANDARD_DTYPES_TO_CODE, proxied_ndarray
+from .types.proxied import proxied_dict, proxied_frozenset, proxied_list, proxied_tuple
 from .types.raw_buffers import proxied_buffer
 from .types.sets import mapped_frozenset
 from .types.decimals import mapped_decimal
@@ -21,7 +22,7 @@ from .types.strings import mapped_bytes, mapped_unicode
 __all__ = [
     'Schema', 'mapped_object', 'mapped_object_with_schema', 'mapped_bytes', 'mapped_unicode', 'mapped_list',
     'mapped_tuple', 'mapped_frozenset', 'mapped_dict', 'mapped_datetime', 'mapped_date', 'mapped_decimal',
-    'proxied_buffer', 'proxied_ndarray', 'NDARRAY_STANDARD_CODES_TO_DTYPE', 'NDARRAY_STANDARD_DTYPES_TO_CODE',
+    'proxied_buffer', 'proxied_ndarray', 'proxied_list', 'proxied_tuple', 'proxied_frozenset', 'proxied_dict', 'NDARRAY_STANDARD_CODES_TO_DTYPE', 'NDARRAY_STANDARD_DTYPES_TO_CODE',
     'ubyte', 'byte', 'ushort', 'short', 'uint32', 'int32', 'uint64', 'int64', 'float32', 'float64',
     'uint8', 'int8', 'uint16', 'int16', 'double', 'BufferProxyObject', 'TYPECODES', 'restore_object',
     '_stable_hash',

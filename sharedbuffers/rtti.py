@@ -27,6 +27,7 @@ from .types.numbers import (
 from .types.sequences import mapped_list, mapped_tuple, read_sequence, write_sequence
 from .types.dicts import mapped_dict, read_dict, write_dict
 from .types.ndarrays import proxied_ndarray, read_ndarray, write_ndarray
+from .types.proxied import proxied_dict, proxied_frozenset, proxied_list, proxied_tuple
 from .types.raw_buffers import append_buffer, proxied_buffer, read_buffer
 from .types.sets import mapped_frozenset, read_set, write_set
 from .types.decimals import append_decimal, mapped_decimal, read_decimal
@@ -62,13 +63,7 @@ class FixedTypecode:
         return self._unpack(buffer, offset + 1)[0]
 
 
-# code -> (family name, reader or None when the family is not implemented in this version)
-_FAMILIES_TO_COME = {
-    b'W': 'proxied_tuple', b'E': 'proxied_list',
-    b'z': 'proxied_frozenset', b'M': 'proxied_dict',
-}
-
-#: Every built-in typecode: code -> FixedTypecode, codec class, or the name of a family to come.
+#: Every built-in typecode: code -> FixedTypecode or codec class.
 TYPECODES = {
     b'B': FixedTypecode(b'B', 'B', int), b'b': FixedTypecode(b'b', 'b', int),
     b'H': FixedTypecode(b'H', 'H', int), b'h': FixedTypecode(b'h', 'h', int),
@@ -79,8 +74,8 @@ TYPECODES = {
     b's': mapped_bytes, b'u': mapped_unicode, b'e': mapped_list, b't': mapped_tuple,
     b'Z': mapped_frozenset, b'v': mapped_datetime, b'V': mapped_date, b'F': mapped_decimal,
     b'r': proxied_buffer, b'n': proxied_ndarray, b'm': mapped_dict,
+    b'E': proxied_list, b'W': proxied_tuple, b'z': proxied_frozenset, b'M': proxied_dict,
 }
-TYPECODES.update(_FAMILIES_TO_COME)
 BUILTIN_CODES = frozenset(code[0] for code in TYPECODES) | {ord('o')}
 
 # Marker instances keep their width: uint16(5) is written with code H (FORMAT.md §3.3).
@@ -104,6 +99,7 @@ def _int_typecode(value):
 
 
 _NDARRAY = proxied_ndarray.python_types[0]
+_PROXIED = frozenset((proxied_list, proxied_tuple, proxied_frozenset, proxied_dict))
 _DEFAULTDICT = collections.defaultdict
 _APPENDERS = {
     datetime.datetime: (b'v', append_datetime),
@@ -169,6 +165,12 @@ def write_object(value, context):
         out += _HEADER_PADDING
         _APPENDERS[kind][1](value, context)
         return position
+    elif kind in _PROXIED:
+        position = context.origin + len(out)
+        out += kind.typecode
+        out += _HEADER_PADDING
+        kind.write(value, context)
+        return position
     elif kind is dict or kind is _DEFAULTDICT:
         position = context.origin + len(out)
         out += b'm'
@@ -218,10 +220,6 @@ def _write_registered(value, context):
     codec = registered_codec_for(value)
     if codec is None:
         kind = type(value)
-        family = _FAMILY_BY_TYPE_NAME.get(kind.__name__)
-        if family is not None:
-            raise TypeError('values of type %s cannot be stored dynamically by this version yet'
-                            % (kind.__name__,))
         raise TypeError('cannot store a value of type %s.%s: it has no typecode (register its class '
                         'with mapped_object.register_schema)' % (kind.__module__, kind.__qualname__))
     if codec.typecode is None:
@@ -239,10 +237,6 @@ def _write_registered(value, context):
     out += _HEADER_PADDING
     codec.schema._write(value, context)     # the struct must follow its header: no bare dedup here
     return position
-
-
-_FAMILY_BY_TYPE_NAME = {name: name for name in (
-    'bytearray',)}
 
 
 def known_position(value, context):
@@ -307,10 +301,6 @@ def read_object(buffer, offset):
     codec = _CODECS_BY_CODE.get(code)
     if codec is not None:
         return codec.read(buffer, offset + 8)
-    family = _FAMILIES_TO_COME.get(bytes((code,)))
-    if family is not None:
-        raise ValueError('typecode %r (%s) at offset %d is not supported by this version yet'
-                         % (chr(code), family, offset))
     raise ValueError('unknown typecode 0x%02x at offset %d: corrupt data, or a schema that was '
                      'not registered' % (code, offset))
 
@@ -330,6 +320,8 @@ _READERS[ord('Z')] = _read_sequence_once(read_set)
 _READERS[ord('r')] = _payload_reader(read_buffer)
 _READERS[ord('n')] = _payload_reader(read_ndarray)
 _READERS[ord('m')] = _read_sequence_once(read_dict)
+for _proxied in (proxied_list, proxied_tuple, proxied_frozenset, proxied_dict):
+    _READERS[_proxied.typecode[0]] = _payload_reader(_proxied.read)
 _READERS[ord('v')] = _payload_reader(read_datetime)
 _READERS[ord('V')] = _payload_reader(read_date)
 _READERS[ord('F')] = _payload_reader(read_decimal)

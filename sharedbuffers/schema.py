@@ -27,6 +27,7 @@ from .types.numbers import FIXED_FORMATS
 from .types.sequences import mapped_list, mapped_tuple
 from .types.dicts import mapped_dict
 from .types.ndarrays import proxied_ndarray
+from .types.proxied import proxied_dict, proxied_frozenset, proxied_list, proxied_tuple
 from .types.raw_buffers import proxied_buffer
 from .types.sets import mapped_frozenset
 from .types.decimals import mapped_decimal
@@ -52,15 +53,9 @@ _VARIABLE_TYPES = {
     memoryview: proxied_buffer, proxied_buffer: proxied_buffer,
     proxied_ndarray.python_types[0]: proxied_ndarray, proxied_ndarray: proxied_ndarray,
     dict: mapped_dict, collections.defaultdict: mapped_dict, mapped_dict: mapped_dict,
+    proxied_list: proxied_list, proxied_tuple: proxied_tuple, proxied_frozenset: proxied_frozenset,
+    proxied_dict: proxied_dict,
 }
-# 1.x slot types whose codecs arrive in a later version of this package.
-_TYPES_TO_COME = {
-
-    'mapped_datetime', 'mapped_date', 'mapped_decimal', 'proxied_list', 'proxied_tuple',
-    'proxied_dict', 'proxied_frozenset', 'proxied_buffer', 'proxied_ndarray',
-}
-
-
 def _pad(size, alignment):
     return (size + alignment - 1) // alignment * alignment
 
@@ -144,8 +139,6 @@ def _resolve(declared):
     if isinstance(declared, mapped_object_with_schema):
         return declared
     if isinstance(declared, type):
-        if declared.__name__ in _TYPES_TO_COME:
-            raise TypeError('slot type %s is not supported by this version yet' % (declared.__name__,))
         codec = rtti.codec_for_class(declared)
         return codec if codec is not None else declared     # unresolved until registered (1.x)
     raise TypeError('%r is not a slot type' % (declared,))

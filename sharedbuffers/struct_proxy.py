@@ -43,6 +43,7 @@ from . import _native
 from .buffers import as_byte_buffer, is_writable, out_of_bounds
 from .codegen import compile_function
 from .types.numbers import check_fixed_value
+from .types.proxied import proxied_dict, proxied_frozenset, proxied_list, proxied_tuple
 
 __all__ = ['StructProxy', 'LiveField', 'LazyField', 'build_shape_class', 'build_unpacker',
            'restore_object', 'VALUES_START']
@@ -51,8 +52,10 @@ VALUES_START = 4                    # items 0-3 of a proxy: buffer, offset, has 
 _new_tuple = tuple.__new__
 _read_pointer = struct.Struct('=q').unpack_from
 
-# Decoded values of these types can be cached on the proxy: nobody can mutate them.
-_IMMUTABLE = frozenset((str, bytes, int, float, bool, complex, type(None), frozenset))
+# Decoded values of these types can be cached on the proxy: nobody can mutate them (the
+# proxied containers are read-only views that decode their elements afresh).
+_IMMUTABLE = frozenset((str, bytes, int, float, bool, complex, type(None), frozenset,
+                        proxied_list, proxied_tuple, proxied_frozenset, proxied_dict))
 
 
 _CField = type(type('_Probe', (ctypes.Structure,), {'_fields_': [('x', ctypes.c_int)]}).x)

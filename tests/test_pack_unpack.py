@@ -105,7 +105,7 @@ def test_an_object_with_no_attributes_packs_to_a_bare_header():
     ('name', b'bytes', TypeError, 'Record.name: expected str, got bytes'),
     ('blob', 'text', TypeError, 'Record.blob: expected bytes, got str'),
     ('name', '\ud800', ValueError, 'Record.name: str value cannot be stored as UTF-8'),
-    ('anything', bytearray(b'x'), TypeError, 'Record.anything: values of type bytearray'),
+    ('anything', bytearray(b'x'), TypeError, 'Record.anything: cannot store a value of type builtins.bytearray'),
     ('anything', object(), TypeError, 'Record.anything: cannot store a value of type builtins.object'),
 ])
 def test_bad_values_raise_errors_naming_the_attribute(name, value, error, message):

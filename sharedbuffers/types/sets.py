@@ -10,6 +10,8 @@ Forms, by content:
 
 Sets read back as ``frozenset``.
 """
+import collections.abc
+
 from .._facade import public
 from ..buffers import out_of_bounds
 from .base import VariableCodec
@@ -38,7 +40,7 @@ def write_set(value, context):
             items = items.tolist()
         else:
             return write_sequence(items, context)
-    elif isinstance(value, (set, frozenset)):
+    elif isinstance(value, (set, frozenset, collections.abc.Set)):
         items = list(value)
     else:
         raise TypeError('expected a set or frozenset, got %s' % type(value).__name__)

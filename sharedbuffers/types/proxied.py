@@ -1,0 +1,369 @@
+"""Proxied containers: lazy, read-only views of sequences, sets and dicts in a buffer.
+
+The bytes are those of list/tuple (§4.4), frozenset (§4.5) and dict (§4.6); only the Python
+type returned differs.  Each view is a real ``collections.abc`` container (Sequence, Set,
+Mapping) that decodes an element when it is asked for, never caching a mutable value, so
+reading twice can never hand out a shared, mutated object.
+"""
+import bisect
+import collections.abc
+import struct
+
+from .._facade import public
+from ..buffers import as_byte_buffer
+from .base import VariableCodec
+from .dicts import DictView, write_dict
+from .sequences import sequence_layout, write_sequence
+from .sets import read_set, write_set
+
+__all__ = ['proxied_list', 'proxied_tuple', 'proxied_frozenset', 'proxied_dict']
+
+_NONE_POINTER = 1
+_ELEMENT_READERS = {code: struct.Struct('=' + chr(code)).unpack_from for code in b'BbHhiIqQdf'}
+_ELEMENT_READERS[ord('T')] = struct.Struct('=i').unpack_from
+_ELEMENT_READERS[ord('t')] = struct.Struct('=q').unpack_from
+_ELEMENT_SIZES = {code: struct.calcsize('=' + chr(code)) for code in b'BbHhiIqQdf'}
+_ELEMENT_SIZES[ord('T')] = 4
+_ELEMENT_SIZES[ord('t')] = 8
+
+
+class _SequenceView:
+    """Element access to the sequence at an offset, by underlying index."""
+    __slots__ = ('buffer', 'offset', 'code', 'data', 'length', '_read', '_size')
+
+    def __init__(self, buffer, offset):
+        self.buffer = buffer
+        self.offset = offset
+        self.code, self.length, self.data = sequence_layout(buffer, offset)
+        self._read = _ELEMENT_READERS[self.code]
+        self._size = _ELEMENT_SIZES[self.code]
+
+    def element(self, index):
+        raw = self._read(self.buffer, self.data + index * self._size)[0]
+        if self.code != ord('T') and self.code != ord('t'):
+            return raw
+        if raw == _NONE_POINTER:
+            return None
+        from ..rtti import read_object
+        return read_object(self.buffer, self.offset + raw)
+
+
+@public
+class proxied_list(VariableCodec, collections.abc.Sequence):
+    """A lazy, read-only list over a sequence in a buffer (RTTI code ``E``)."""
+    __slots__ = ('_view', '_range')
+    typecode = b'E'
+    _opening, _closing = '[', ']'
+
+    @classmethod
+    def _over(cls, buffer, offset, indices=None):
+        proxy = object.__new__(cls)
+        proxy._view = _SequenceView(buffer, offset)
+        proxy._range = range(proxy._view.length) if indices is None else indices
+        return proxy
+
+    @staticmethod
+    def write(value, context):
+        return write_sequence(value, context)
+
+    @classmethod
+    def read(cls, buffer, offset):
+        return cls._over(buffer, offset)
+
+    @classmethod
+    def unpack_from(cls, buf, offs=0, idmap=None):
+        return cls._over(as_byte_buffer(buf), offs)
+
+    def __len__(self):
+        return len(self._range)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            sliced = object.__new__(type(self))
+            sliced._view = self._view
+            sliced._range = self._range[index]
+            return sliced
+        return self._view.element(self._range[index])
+
+    def __iter__(self):
+        element = self._view.element
+        for index in self._range:
+            yield element(index)
+
+    def iter(self, proxy_into=None, mask=None):
+        """The elements, or those whose ``mask`` entry is true."""
+        if mask is None:
+            return iter(self)
+        element = self._view.element
+        return (element(index) for index, keep in zip(self._range, mask) if keep)
+
+    iter_fast = iter
+
+    def getter(self, proxy_into=None, fast=False):
+        """A callable returning the element at an index."""
+        return self.__getitem__
+
+    @property
+    def buffer(self):
+        return self._view.buffer
+
+    @property
+    def offset(self):
+        return self._view.offset
+
+    def _compare(self, other):
+        if isinstance(other, (list, tuple, proxied_list)):
+            return tuple(self), tuple(other)
+        return None
+
+    def __eq__(self, other):
+        pair = self._compare(other)
+        if pair is None:
+            return NotImplemented
+        return len(pair[0]) == len(pair[1]) and pair[0] == pair[1]
+
+    def __ne__(self, other):
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    def __lt__(self, other):
+        pair = self._compare(other)
+        return NotImplemented if pair is None else pair[0] < pair[1]
+
+    def __le__(self, other):
+        pair = self._compare(other)
+        return NotImplemented if pair is None else pair[0] <= pair[1]
+
+    def __gt__(self, other):
+        pair = self._compare(other)
+        return NotImplemented if pair is None else pair[0] > pair[1]
+
+    def __ge__(self, other):
+        pair = self._compare(other)
+        return NotImplemented if pair is None else pair[0] >= pair[1]
+
+    __hash__ = None
+
+    def __str__(self):
+        return self._opening + ','.join(map(repr, self)) + self._closing
+
+    def __repr__(self):
+        return '%s(%s%s%s)' % (type(self).__name__, self._opening, ', '.join(map(repr, self)), self._closing)
+
+    def __reduce__(self):
+        return (list, (list(self),))
+
+
+@public
+class proxied_tuple(proxied_list):
+    """A lazy, read-only, hashable tuple over a sequence in a buffer (RTTI code ``W``)."""
+    __slots__ = ()
+    typecode = b'W'
+    _opening, _closing = '(', ')'
+
+    def __hash__(self):
+        return hash(tuple(self))
+
+    def __reduce__(self):
+        return (tuple, (tuple(self),))
+
+
+@public
+class proxied_frozenset(VariableCodec, collections.abc.Set):
+    """A lazy, hashable frozenset over a set in a buffer (RTTI code ``z``).
+
+    Membership is a bit test for small-int bitmaps, a binary search by value for numeric
+    arrays, and a binary search by stable hash (then a scan of the equal-hash run) for
+    pointer tables.
+    """
+    __slots__ = ('_buffer', '_offset', '_bitmap', '_view')
+    typecode = b'z'
+
+    @classmethod
+    def read(cls, buffer, offset):
+        proxy = object.__new__(cls)
+        proxy._buffer = buffer
+        proxy._offset = offset
+        code = buffer[offset] if offset < len(buffer) else None
+        if code in (ord('m'), ord('M')):
+            proxy._bitmap = read_set(buffer, offset)
+            proxy._view = None
+        else:
+            proxy._bitmap = None
+            proxy._view = _SequenceView(buffer, offset)
+        return proxy
+
+    @staticmethod
+    def write(value, context):
+        return write_set(value, context)
+
+    @classmethod
+    def unpack_from(cls, buf, offs=0, idmap=None):
+        return cls.read(as_byte_buffer(buf), offs)
+
+    def __len__(self):
+        return len(self._bitmap) if self._bitmap is not None else self._view.length
+
+    def __iter__(self):
+        if self._bitmap is not None:
+            return iter(self._bitmap)
+        element = self._view.element
+        return (element(index) for index in range(self._view.length))
+
+    def __contains__(self, item):
+        if self._bitmap is not None:
+            return item in self._bitmap
+        view = self._view
+        if view.code == ord('T') or view.code == ord('t'):
+            return self._contains_by_hash(item)
+        if isinstance(item, (bool, int, float)) and item == item:
+            position = bisect.bisect_left(_Elements(view), item)
+            return position < view.length and view.element(position) == item
+        return False
+
+    def _contains_by_hash(self, item):
+        from ..stable_hash import stable_hash
+        try:
+            wanted = stable_hash(item)
+        except TypeError:
+            return False
+        hashes = _ElementHashes(self._view, stable_hash)
+        position = bisect.bisect_left(hashes, wanted)
+        while position < self._view.length and hashes[position] == wanted:
+            if self._view.element(position) == item:
+                return True
+            position += 1
+        return False
+
+    @classmethod
+    def _from_iterable(cls, iterable):
+        return frozenset(iterable)
+
+    def __hash__(self):
+        return hash(frozenset(self))
+
+    def issubset(self, other):
+        return self <= frozenset(other)
+
+    def issuperset(self, other):
+        return self >= frozenset(other)
+
+    def union(self, *others):
+        return frozenset(self).union(*others)
+
+    def intersection(self, *others):
+        return frozenset(self).intersection(*others)
+
+    def difference(self, *others):
+        return frozenset(self).difference(*others)
+
+    def symmetric_difference(self, other):
+        return frozenset(self).symmetric_difference(other)
+
+    def copy(self):
+        return self
+
+    def __repr__(self):
+        return 'proxied_frozenset(%r)' % (sorted(self, key=repr),)
+
+    def __reduce__(self):
+        return (frozenset, (frozenset(self),))
+
+
+class _Elements:
+    """Sequence adapter for bisect: element i of a sorted numeric array."""
+    __slots__ = ('view',)
+
+    def __init__(self, view):
+        self.view = view
+
+    def __len__(self):
+        return self.view.length
+
+    def __getitem__(self, index):
+        return self.view.element(index)
+
+
+class _ElementHashes(_Elements):
+    """Sequence adapter for bisect: the stable hash of element i of a hash-ordered table."""
+    __slots__ = ('hash',)
+
+    def __init__(self, view, hash_function):
+        super().__init__(view)
+        self.hash = hash_function
+
+    def __getitem__(self, index):
+        return self.hash(self.view.element(index))
+
+
+@public
+class proxied_dict(VariableCodec, collections.abc.Mapping):
+    """A lazy, read-only mapping over a dict in a buffer (RTTI code ``M``)."""
+    __slots__ = ('_dict', '_values')
+    typecode = b'M'
+
+    @classmethod
+    def read(cls, buffer, offset):
+        proxy = object.__new__(cls)
+        proxy._dict = DictView(buffer, offset)
+        proxy._values = proxied_list._over(buffer, proxy._dict.values_offset)
+        return proxy
+
+    @staticmethod
+    def write(value, context):
+        if isinstance(value, dict):
+            return write_dict(value, context)
+        converted = dict(value.stored_items()) if isinstance(value, proxied_dict) else dict(value.items())
+        if context.isolated is value:       # the top-level value of the pack, whatever its type
+            context.isolated = converted
+        return write_dict(converted, context)
+
+    @classmethod
+    def unpack_from(cls, buf, offs=0, idmap=None):
+        return cls.read(as_byte_buffer(buf), offs)
+
+    def __getitem__(self, key):
+        missing = _MISSING
+        number = self._dict.index.get(key, missing)
+        if number is missing:
+            raise KeyError(key)
+        return self._values[number]
+
+    def __len__(self):
+        return self._dict.index.count
+
+    def __iter__(self):
+        for key, _ in self._dict.index.items():
+            yield key
+
+    def iteritems(self):
+        for key, number in self._dict.index.items():
+            yield key, self._values[number]
+
+    def stored_items(self):
+        """(key, value) pairs in the order of the original dict (its values are stored in it),
+        so that re-packing a view reproduces the bytes it was read from."""
+        rows = sorted(self._dict.index.items(), key=lambda row: row[1])
+        return [(key, self._values[number]) for key, number in rows]
+
+    def iterkeys(self):
+        return iter(self)
+
+    def itervalues(self):
+        for _, number in self._dict.index.items():
+            yield self._values[number]
+
+    def has_key(self, key):
+        return key in self
+
+    def copy(self):
+        return dict(self.iteritems())
+
+    def __repr__(self):
+        return 'proxied_dict(%r)' % (self.copy(),)
+
+    def __reduce__(self):
+        return (dict, (self.copy(),))
+
+
+_MISSING = object()
