@@ -16,12 +16,15 @@ from .types.proxied import proxied_dict, proxied_frozenset, proxied_list, proxie
 from .types.raw_buffers import proxied_buffer
 from .types.sets import mapped_frozenset
 from .types.decimals import mapped_decimal
-from .types.times import mapped_date, mapped_datetime
+from .types.times import (
+    mapped_date, mapped_datetime, mapped_datetime_local, mapped_datetime_tz, mapped_datetime_tz_local,
+    mapped_datetime_utc)
 from .types.strings import mapped_bytes, mapped_unicode
 
 __all__ = [
     'Schema', 'mapped_object', 'mapped_object_with_schema', 'mapped_bytes', 'mapped_unicode', 'mapped_list',
     'mapped_tuple', 'mapped_frozenset', 'mapped_dict', 'mapped_datetime', 'mapped_date', 'mapped_decimal',
+    'mapped_datetime_utc', 'mapped_datetime_local', 'mapped_datetime_tz', 'mapped_datetime_tz_local',
     'proxied_buffer', 'proxied_ndarray', 'proxied_list', 'proxied_tuple', 'proxied_frozenset', 'proxied_dict', 'NDARRAY_STANDARD_CODES_TO_DTYPE', 'NDARRAY_STANDARD_DTYPES_TO_CODE',
     'ubyte', 'byte', 'ushort', 'short', 'uint32', 'int32', 'uint64', 'int64', 'float32', 'float64',
     'uint8', 'int8', 'uint16', 'int16', 'double', 'BufferProxyObject', 'TYPECODES', 'restore_object',

@@ -31,7 +31,9 @@ from .types.proxied import proxied_dict, proxied_frozenset, proxied_list, proxie
 from .types.raw_buffers import proxied_buffer
 from .types.sets import mapped_frozenset
 from .types.decimals import mapped_decimal
-from .types.times import mapped_date, mapped_datetime
+from .types.times import (
+    mapped_date, mapped_datetime, mapped_datetime_local, mapped_datetime_tz, mapped_datetime_tz_local,
+    mapped_datetime_utc)
 from .types.strings import mapped_bytes, mapped_unicode
 
 __all__ = ['Schema', 'mapped_object_with_schema', 'MAX_SLOTS']
@@ -55,6 +57,8 @@ _VARIABLE_TYPES = {
     dict: mapped_dict, collections.defaultdict: mapped_dict, mapped_dict: mapped_dict,
     proxied_list: proxied_list, proxied_tuple: proxied_tuple, proxied_frozenset: proxied_frozenset,
     proxied_dict: proxied_dict,
+    mapped_datetime_utc: mapped_datetime_utc, mapped_datetime_local: mapped_datetime_local,
+    mapped_datetime_tz: mapped_datetime_tz, mapped_datetime_tz_local: mapped_datetime_tz_local,
 }
 def _pad(size, alignment):
     return (size + alignment - 1) // alignment * alignment

@@ -90,3 +90,48 @@ def test_finite_decimals_round_trip(value):
     buffer = bytearray(4096)
     mapped_object.pack_into(value, buffer, 0)
     assert mapped_object.unpack_from(buffer, 0).as_tuple() == value.as_tuple()
+
+
+# -- timezone-aware slot types --------------------------------------------------------------
+
+from sharedbuffers.mapped_struct import (  # noqa: E402
+    mapped_datetime_local, mapped_datetime_tz, mapped_datetime_tz_local, mapped_datetime_utc)
+
+PLUS_0330 = datetime.timezone(datetime.timedelta(hours=3, minutes=30))
+
+
+def _round_trip(slot_type, value):
+    schema = Schema({'when': slot_type})
+    holder = type('Holder', (), {})()
+    holder.when = value
+    return schema, schema.unpack_from(schema.pack(holder)).when
+
+
+def test_the_utc_variant_takes_naive_values_as_utc_and_reads_back_aware():
+    _, value = _round_trip(mapped_datetime_utc, datetime.datetime(2020, 5, 6, 7, 8, 9, 10))
+    assert value == datetime.datetime(2020, 5, 6, 7, 8, 9, 10, datetime.timezone.utc)
+    assert value.utcoffset() == datetime.timedelta(0)
+
+
+def test_the_local_variant_reads_back_in_the_local_zone():
+    moment = datetime.datetime(2020, 5, 6, 7, 8, 9, tzinfo=PLUS_0330)
+    _, value = _round_trip(mapped_datetime_local, moment)
+    assert value == moment and value.tzinfo is not None
+
+
+def test_the_tz_variants_keep_the_utc_offset_in_ten_bytes():
+    moment = datetime.datetime(2020, 5, 6, 7, 8, 9, 123456, tzinfo=PLUS_0330)
+    schema, value = _round_trip(mapped_datetime_tz, moment)
+    assert value == moment and value.utcoffset() == datetime.timedelta(hours=3, minutes=30)
+    holder = type('Holder', (), {})()
+    holder.when = moment
+    data = schema.pack(holder)
+    assert data[16:26][-2:] == (210).to_bytes(2, 'little')       # +03:30 -> d2 00
+    _, naive = _round_trip(mapped_datetime_tz_local, datetime.datetime(2020, 5, 6, 7, 8, 9))
+    assert naive.utcoffset() is not None
+
+
+def test_a_corrupt_utc_offset_is_a_value_error():
+    import struct
+    with pytest.raises(ValueError, match='UTC offset'):
+        mapped_datetime_tz.unpack_from(struct.pack('=qh', 0, 5000))
