@@ -35,6 +35,8 @@ _INT_RANGES = [  # first match wins (FORMAT.md §4.4)
     (b'q', -0x8000000000000000, 0x7FFFFFFFFFFFFFFF), (b'Q', 0, 0xFFFFFFFFFFFFFFFF),
 ]
 _WIDENED = {b'B': b'q', b'b': b'q', b'H': b'q', b'h': b'q', b'i': b'q', b'I': b'q'}
+_INT_ONLY = {int}
+_FLOAT_ONLY = {float}
 _LONG_LENGTH = 0xFFFFFF
 _NONE_POINTER = 1
 _NARROW_LIMIT = 0x7FFFFFFF
@@ -47,14 +49,14 @@ _unpack_u64 = struct.Struct('=Q').unpack_from
 
 def _numeric_code(items):
     """The array typecode for ``items`` (a list), or None when they need a pointer table."""
-    kinds = {type(item) for item in items}
-    if not items or kinds == {int}:
+    kinds = set(map(type, items))
+    if not items or kinds == _INT_ONLY:
         low, high = (min(items), max(items)) if items else (0, 0)
         for code, code_low, code_high in _INT_RANGES:
             if code_low <= low and high <= code_high:
                 return code
         return None
-    if kinds == {float}:
+    if kinds == _FLOAT_ONLY:
         return b'd'
     return None
 
@@ -73,7 +75,6 @@ def _pad8(context):
 
 def write_sequence(value, context):
     """Append a list/tuple (or a 1-d numpy array); return its logical position."""
-    from ..rtti import write_object     # rtti imports this module
     numpy_code = None
     if not isinstance(value, (list, tuple)):
         numpy_code = _numpy_array_code(value)
@@ -90,6 +91,16 @@ def write_sequence(value, context):
         _pad8(context)
         return position
     items = value if isinstance(value, list) else list(value)
+    if items and set(map(type, items)) == _INT_ONLY:
+        try:
+            data = bytes(items)             # all in 0..255: the 'B' array, packed in C
+        except ValueError:
+            data = None
+        if data is not None and len(items) < _LONG_LENGTH:
+            out += b'B' + len(items).to_bytes(3, 'little')
+            out += data
+            _pad8(context)
+            return position
     code = _numeric_code(items)
     if code is not None:
         if code[0] in _SHORT_CODES and len(items) >= _LONG_LENGTH:
@@ -98,10 +109,11 @@ def write_sequence(value, context):
         out += struct.pack('=%d%s' % (len(items), code.decode()), *items)
         _pad8(context)
         return position
-    return _write_pointer_table(items, context, write_object)
+    return _write_pointer_table(items, context)
 
 
-def _write_pointer_table(items, context, write_object):
+def _write_pointer_table(items, context):
+    from ..rtti import write_object     # rtti imports this module
     out = context.out
     start = len(out)
     header_position = context.origin + start

@@ -19,21 +19,25 @@ from .sequences import read_sequence, write_sequence
 
 __all__ = ['mapped_frozenset', 'write_set', 'read_set']
 
+_INT_ONLY = {int}
+_FLOAT_ONLY = {float}
 _SMALL_BITMAP = 56
 _LARGE_BITMAP = 120
 
 
 def _bitmap(items, length):
-    bits = bytearray(length)
+    bits = 0
     for item in items:
-        bits[item >> 3] |= 1 << (item & 7)
-    return bytes(bits)
+        bits |= 1 << item
+    return bits.to_bytes(length, 'little')
 
 
 def write_set(value, context):
     """Append a set (or a 1-d numpy array, as its unique values); return its logical position."""
-    from ..stable_hash import stable_hash
-    if hasattr(value, 'dtype') and not isinstance(value, (set, frozenset)):
+    kind = type(value)
+    if kind is frozenset or kind is set:
+        items = list(value)
+    elif hasattr(value, 'dtype'):
         import numpy
         items = numpy.unique(value)
         if items.dtype.kind in 'iu' and (not len(items) or (items[0] >= 0 and items[-1] < _LARGE_BITMAP)):
@@ -45,8 +49,8 @@ def write_set(value, context):
     else:
         raise TypeError('expected a set or frozenset, got %s' % type(value).__name__)
     position = context.origin + len(context.out)
-    kinds = {type(item) for item in items}
-    if not items or kinds == {int}:
+    kinds = set(map(type, items))
+    if not items or kinds == _INT_ONLY:
         if not items or (min(items) >= 0 and max(items) < _LARGE_BITMAP):
             if not items or max(items) < _SMALL_BITMAP:
                 context.out += b'm' + _bitmap(items, 7)
@@ -54,8 +58,9 @@ def write_set(value, context):
                 context.out += b'M' + _bitmap(items, 15)
             return position
         return write_sequence(sorted(items), context)
-    if kinds == {float}:
+    if kinds == _FLOAT_ONLY:
         return write_sequence(sorted(items), context)
+    from ..stable_hash import stable_hash
     return write_sequence(sorted(items, key=stable_hash), context)
 
 
