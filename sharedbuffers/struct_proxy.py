@@ -44,6 +44,7 @@ from .buffers import as_byte_buffer, is_writable, out_of_bounds
 from .codegen import compile_function
 from .types.numbers import check_fixed_value
 from .types.proxied import proxied_dict, proxied_frozenset, proxied_list, proxied_tuple
+from .types.strings import mapped_bytes, mapped_unicode
 
 __all__ = ['StructProxy', 'LiveField', 'LazyField', 'build_shape_class', 'build_unpacker',
            'restore_object', 'VALUES_START']
@@ -51,6 +52,7 @@ __all__ = ['StructProxy', 'LiveField', 'LazyField', 'build_shape_class', 'build_
 VALUES_START = 4                    # items 0-3 of a proxy: buffer, offset, has and none bitmaps
 _new_tuple = tuple.__new__
 _read_pointer = struct.Struct('=q').unpack_from
+_read_u16 = struct.Struct('=H').unpack_from
 
 # Decoded values of these types can be cached on the proxy: nobody can mutate them (the
 # proxied containers are read-only views that decode their elements afresh).
@@ -313,6 +315,42 @@ class LazyField:
         return value
 
 
+class LazyBytesField(LazyField):
+    """A bytes field: short uncompressed values are read in this one frame (the common case)."""
+    __slots__ = ()
+    decode = None
+
+    def __get__(self, proxy, cls=None):
+        if proxy is None:
+            return self
+        buffer = proxy._proxy_buffer
+        start = proxy._proxy_offset
+        position = start + _read_pointer(buffer, start + self.pointer_offset)[0]
+        if 0 <= position and position + 2 <= len(buffer):
+            header = _read_u16(buffer, position)[0]
+            if header < 0x7FFF and position + 2 + header <= len(buffer):
+                data = bytes(buffer[position + 2:position + 2 + header])
+                value = data if self.decode is None else self.decode(data, position)
+                proxy.__dict__[self.name] = value
+                return value
+        value = self.read(buffer, position)       # long, compressed or corrupt: the codec decides
+        proxy.__dict__[self.name] = value
+        return value
+
+
+def _utf8(data, position):
+    try:
+        return data.decode('utf-8')
+    except UnicodeDecodeError as error:
+        raise ValueError('str value at offset %d is not valid UTF-8 (%s)' % (position, error.reason)) from None
+
+
+class LazyStrField(LazyBytesField):
+    """A str field: short uncompressed values are read and decoded in this one frame."""
+    __slots__ = ()
+    decode = staticmethod(_utf8)
+
+
 class AbsentField:
     """A slot the struct does not hold: reading it raises AttributeError, as on the object.
 
@@ -329,6 +367,9 @@ class AbsentField:
         if proxy is None:
             return self
         raise AttributeError('%s proxy has no attribute %r (it was missing when packed)' % (self.owner, self.name))
+
+
+_LAZY_FIELDS = {mapped_bytes: LazyBytesField, mapped_unicode: LazyStrField}
 
 
 def _metaclass_for(bases, own):
@@ -356,7 +397,8 @@ def build_shape_class(schema, has, none, writable):
     index = VALUES_START
     for field in layout.fields:
         if field.codec is not None:
-            namespace[field.name] = LazyField(field.name, field.offset, field.codec.read)
+            lazy = _LAZY_FIELDS.get(field.codec, LazyField)
+            namespace[field.name] = lazy(field.name, field.offset, field.codec.read)
             ctypes_fields.append(('_proxy_pointer_' + field.name, ctypes.c_int64))
             continue
         live = LiveField(schema.display_name, field.name, field.struct_code, field.offset)

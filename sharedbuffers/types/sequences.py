@@ -37,6 +37,7 @@ _INT_RANGES = [  # first match wins (FORMAT.md §4.4)
 _WIDENED = {b'B': b'q', b'b': b'q', b'H': b'q', b'h': b'q', b'i': b'q', b'I': b'q'}
 _INT_ONLY = {int}
 _FLOAT_ONLY = {float}
+_UINT8 = ord('B')
 _LONG_LENGTH = 0xFFFFFF
 _NONE_POINTER = 1
 _NARROW_LIMIT = 0x7FFFFFFF
@@ -226,6 +227,8 @@ def read_sequence(buffer, offset):
                 item = seen[target] = read_object(buffer, target)
             items.append(item)
         return items
+    if code == _UINT8:
+        return list(bytes(buffer[data:data + length]))     # the common small-int list, in C
     if length == 0:
         return []
     return list(struct.unpack_from('=%d%s' % (length, chr(code)), buffer, data))

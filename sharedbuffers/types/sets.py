@@ -21,6 +21,7 @@ __all__ = ['mapped_frozenset', 'write_set', 'read_set']
 
 _INT_ONLY = {int}
 _FLOAT_ONLY = {float}
+_BITS_OF_BYTE = tuple(tuple(bit for bit in range(8) if byte >> bit & 1) for byte in range(256))
 _SMALL_BITMAP = 56
 _LARGE_BITMAP = 120
 
@@ -75,9 +76,12 @@ def read_set(buffer, offset):
         length = 7 if code == ord('m') else 15
         if offset + 1 + length > len(buffer):
             raise out_of_bounds('set bitmap', offset, 1 + length, len(buffer))
-        bits = bytes(buffer[offset + 1:offset + 1 + length])
-        return frozenset(byte_index * 8 + bit for byte_index, byte in enumerate(bits) if byte
-                         for bit in range(8) if byte >> bit & 1)
+        members = []
+        for byte_index, byte in enumerate(bytes(buffer[offset + 1:offset + 1 + length])):
+            if byte:
+                base = byte_index * 8
+                members.extend(base + bit for bit in _BITS_OF_BYTE[byte])
+        return frozenset(members)
     return frozenset(read_sequence(buffer, offset))
 
 
