@@ -2,6 +2,7 @@
 
 Names only, no logic: each name is implemented in the module that owns it.
 """
+from .containers.arrays import MappedArrayProxyBase
 from .rtti import TYPECODES, mapped_object
 from .schema import Schema, mapped_object_with_schema
 from .stable_hash import stable_hash as _stable_hash
@@ -22,6 +23,7 @@ from .types.times import (
 from .types.strings import mapped_bytes, mapped_unicode
 
 __all__ = [
+    'MappedArrayProxyBase',
     'Schema', 'mapped_object', 'mapped_object_with_schema', 'mapped_bytes', 'mapped_unicode', 'mapped_list',
     'mapped_tuple', 'mapped_frozenset', 'mapped_dict', 'mapped_datetime', 'mapped_date', 'mapped_decimal',
     'mapped_datetime_utc', 'mapped_datetime_local', 'mapped_datetime_tz', 'mapped_datetime_tz_local',

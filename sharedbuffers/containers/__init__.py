@@ -1,0 +1,1 @@
+"""Containers over files and buffers: typed arrays (and, later, id mappers and mappings)."""

@@ -1,0 +1,315 @@
+"""Typed arrays: many packed structs of one schema in a file or buffer (FORMAT.md §10).
+
+Layout (version 2, what 1.x writes and reads)::
+
+    0   u64 total size            the whole structure, header included
+    8   u64 index offset          relative to the array start
+    16  u64 item count
+    24  u64 version               2
+    32  u64 min reader version    2
+    40  u64 schema offset         relative; 0 = no schema stored
+    48  u64 schema size
+    56  items                     each ``Schema.pack(item, idmap, implicit_offs=position)``
+    index offset: u64[count]      item positions, relative to the array start
+    schema offset: a protocol-2 pickle of the Schema
+
+Builds stream: items are packed and written one at a time, their positions spilled to a
+temporary file past a million, so an iterable bigger than memory builds in bounded memory.
+Reading validates the header against the mapping's size before touching anything, and the
+stored schema is loaded only through the allow-list unpickler.
+"""
+import array
+import os
+import pickle
+import struct
+import tempfile
+
+import numpy
+
+from ..buffers import as_byte_buffer, out_of_bounds
+from ..safe_pickle import load_schema
+from ..types.numbers import FIXED_FORMATS
+from .filemaps import atomic_output, map_file_region
+
+__all__ = ['MappedArrayProxyBase']
+
+_HEADER = struct.Struct('=QQQQQQQ')
+HEADER_SIZE = _HEADER.size
+VERSION = 2
+MIN_READER_VERSION = 2
+_POSITIONS_IN_MEMORY = 1 << 20
+_WRITE_CHUNK = 1 << 20
+_NO_DEFAULT = object()
+
+
+class _Positions:
+    """Item positions of a build: an in-memory u64 array, spilled to a temporary file when large."""
+
+    def __init__(self, tempdir):
+        self.tempdir = tempdir
+        self.current = array.array('Q')
+        self.spill = None
+        self.count = 0
+
+    def append(self, position):
+        self.current.append(position)
+        self.count += 1
+        if len(self.current) >= _POSITIONS_IN_MEMORY:
+            if self.spill is None:
+                self.spill = tempfile.TemporaryFile(dir=self.tempdir)
+            self.current.tofile(self.spill)
+            del self.current[:]
+
+    def write_to(self, output):
+        if self.spill is not None:
+            self.spill.seek(0)
+            while True:
+                chunk = self.spill.read(_WRITE_CHUNK)
+                if not chunk:
+                    break
+                output.write(chunk)
+            self.spill.close()
+        output.write(self.current.tobytes())
+
+
+class MappedArrayProxyBase:
+    """A read-only sequence of struct proxies over a typed array; subclass it and set ``schema``."""
+
+    schema = None
+
+    # -- building ---------------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, initializer, destfile=None, tempdir=None, idmap=None, return_mapper=True, read_only=True):
+        """Write the items of ``initializer`` (any iterable) as a typed array.
+
+        ``destfile``: a path (written to a temporary file, renamed into place when complete),
+        an open binary file (written at its current position), or None (a temporary file).
+        ``idmap``: shared by all items, so items can point into earlier ones; by default
+        each item gets its own.  Returns the mapped array when ``return_mapper``.
+        """
+        schema = cls.schema
+        if schema is None:
+            raise ValueError('%s has no schema: set the class attribute schema' % (cls.__name__,))
+        if isinstance(destfile, (str, os.PathLike)):
+            with atomic_output(destfile, tempdir) as output:
+                cls._write(initializer, output, schema, idmap, tempdir)
+            return cls.map_file(destfile, read_only=read_only) if return_mapper else None
+        if destfile is None:
+            destfile = tempfile.TemporaryFile(dir=tempdir)
+        start = destfile.tell()
+        cls._write(initializer, destfile, schema, idmap, tempdir)
+        destfile.flush()
+        return cls.map_file(destfile, start, read_only=read_only) if return_mapper else None
+
+    @classmethod
+    def _write(cls, items, output, schema, idmap, tempdir):
+        start = output.tell()
+        output.write(bytes(HEADER_SIZE))
+        position = HEADER_SIZE
+        positions = _Positions(tempdir)
+        pending = bytearray()
+        pack = schema.pack
+        for item in items:
+            data = pack(item, idmap, implicit_offs=position)
+            positions.append(position)
+            pending += data
+            position += len(data)
+            if len(pending) >= _WRITE_CHUNK:
+                output.write(pending)
+                del pending[:]
+        output.write(pending)
+        index_offset = position
+        positions.write_to(output)
+        position += 8 * positions.count
+        stored_schema = pickle.dumps(schema, 2)
+        output.write(stored_schema)
+        schema_offset = position
+        position += len(stored_schema)
+        output.seek(start)
+        output.write(_HEADER.pack(position, index_offset, positions.count, VERSION, MIN_READER_VERSION,
+                                  schema_offset, len(stored_schema)))
+        output.seek(start + position)
+
+    # -- opening ----------------------------------------------------------------------------
+
+    @classmethod
+    def map_buffer(cls, buf, offset=0):
+        """The array stored at ``offset`` of a buffer (bytes, bytearray, memoryview, mmap)."""
+        return cls(as_byte_buffer(buf), offset)
+
+    @classmethod
+    def map_file(cls, fileobj, offset=0, size=None, read_only=True):
+        """The array stored at ``offset`` of a file (an open file or a path), memory-mapped."""
+        view, mapping = map_file_region(fileobj, offset, size, read_only)
+        mapped = cls(view, 0)
+        mapped._mmap = mapping
+        mapped._file = fileobj
+        return mapped
+
+    @classmethod
+    def map_zipfile(cls, zipped, member, read_only=True):
+        """The array stored as an uncompressed (ZIP_STORED) member of a zip file."""
+        import zipfile
+        archive = zipped if isinstance(zipped, zipfile.ZipFile) else zipfile.ZipFile(zipped)
+        info = archive.getinfo(member)
+        if info.compress_type != zipfile.ZIP_STORED:
+            raise ValueError('zip member %r is compressed; only ZIP_STORED members can be mapped' % (member,))
+        with open(archive.filename, 'rb') as raw:
+            raw.seek(info.header_offset)
+            local = raw.read(30)
+            name_length, extra_length = struct.unpack_from('<HH', local, 26)
+            data_offset = info.header_offset + 30 + name_length + extra_length
+            return cls.map_file(raw, data_offset, info.file_size, read_only)
+
+    def __init__(self, buffer, offset=0):
+        size = len(buffer)
+        if offset < 0 or offset + HEADER_SIZE > size:
+            raise out_of_bounds('typed array header', offset, HEADER_SIZE, size)
+        (total, index_offset, count, version, min_reader, schema_offset,
+         schema_size) = _HEADER.unpack_from(buffer, offset)
+        if offset + total > size or total < HEADER_SIZE:
+            raise ValueError('typed array at offset %d claims %d bytes, the buffer holds %d from there'
+                             % (offset, total, size - offset))
+        if index_offset < HEADER_SIZE or index_offset + 8 * count > total:
+            raise ValueError('typed array at offset %d: index of %d items at +%d does not fit in %d bytes'
+                             % (offset, count, index_offset, total))
+        self.buf = buffer
+        self.offset = offset
+        self.total_size = total
+        self.index_offset = index_offset
+        self.index_elements = count
+        self._index = memoryview(buffer)[offset + index_offset:offset + index_offset + 8 * count].cast('Q')
+        self._mmap = None
+        self._file = None
+        if count and self._index[0] < HEADER_SIZE:
+            raise ValueError('Cannot reliably map version-0 buffers')
+        if count and min_reader > VERSION:
+            raise ValueError('typed array at offset %d needs reader version %d; this one reads up to %d'
+                             % (offset, min_reader, VERSION))
+        self.version = version if count else VERSION
+        self.schema_offset = schema_offset
+        self.schema_size = schema_size
+        self.schema = self._resolve_schema(buffer, offset, total, schema_offset, schema_size)
+        self._unpack = self.schema.unpack_from
+
+    def _resolve_schema(self, buffer, offset, total, schema_offset, schema_size):
+        stored = None
+        if schema_offset and schema_size:
+            if schema_offset + schema_size > total:
+                raise ValueError('typed array at offset %d: schema at +%d (%d bytes) is outside it'
+                                 % (offset, schema_offset, schema_size))
+            stored = load_schema(buffer[offset + schema_offset:offset + schema_offset + schema_size])
+        declared = type(self).schema
+        if declared is not None and (stored is None or declared.compatible(stored)):
+            return declared
+        if stored is None:
+            raise ValueError('the typed array stores no schema and %s declares none' % (type(self).__name__,))
+        return stored
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def __len__(self):
+        return self.index_elements
+
+    def _position(self, number):
+        position = self._index[number]
+        if not HEADER_SIZE <= position < self.index_offset:
+            raise ValueError('typed array item %d is at +%d, outside the items area: corrupt' % (number, position))
+        return self.offset + position
+
+    def __getitem__(self, number):
+        if isinstance(number, slice):
+            return [self[index] for index in range(*number.indices(self.index_elements))]
+        return self._unpack(self.buf, self._position(number))
+
+    def __iter__(self):
+        unpack = self._unpack
+        buffer = self.buf
+        position = self._position
+        for number in range(self.index_elements):
+            yield unpack(buffer, position(number))
+
+    def getter(self, proxy_into=None, no_idmap=False):
+        """A function ``get(i) -> proxy`` (proxies are fresh values; ``proxy_into`` is accepted)."""
+        unpack = self._unpack
+        buffer = self.buf
+        position = self._position
+
+        def get(number):
+            return unpack(buffer, position(number))
+        return get
+
+    def iter_fast(self, mask=None):
+        """The items (those whose ``mask`` entry is true, when given)."""
+        if mask is None:
+            return iter(self)
+        return (self[number] for number, keep in zip(range(self.index_elements), mask) if keep)
+
+    def column(self, name, indices=None, default=_NO_DEFAULT):
+        """A numpy array of the fixed-size attribute ``name`` of every item (or of ``indices``).
+
+        Vectorized: the positions of the field are computed from the items' bitmaps with
+        numpy, then the values are gathered in one pass.  Items where the attribute is
+        missing or None raise ValueError, unless ``default`` fills them.
+        """
+        schema = self.schema
+        slot_type = schema.slot_types.get(name)
+        code = FIXED_FORMATS.get(slot_type) if slot_type is not None else None
+        if code is None:
+            raise TypeError('column() reads fixed-size attributes; %r is %s' % (name, 'not a slot' if slot_type is None
+                                                                               else 'variable-size'))
+        dtype = numpy.dtype('=' + code)
+        raw = numpy.frombuffer(self.buf, numpy.uint8)
+        positions = numpy.frombuffer(self.buf, numpy.uint64, self.index_elements,
+                                     self.offset + self.index_offset).astype(numpy.int64)
+        if indices is not None:
+            positions = positions[indices]
+        if len(positions) and (positions.min() < HEADER_SIZE or positions.max() >= self.index_offset):
+            raise ValueError('typed array index points outside the items area: corrupt')
+        positions = positions + self.offset
+        width = struct.calcsize('=' + schema.bitmap_format)
+        bitmap_dtype = numpy.dtype('=u%d' % width)
+        has = _gather(raw, positions, width).view(bitmap_dtype).ravel().astype(numpy.uint64)
+        none = _gather(raw, positions + width, width).view(bitmap_dtype).ravel().astype(numpy.uint64)
+        present_bits = has & ~none
+        slot_number = schema.slot_keys.index(name)
+        field_offsets = numpy.full(len(positions), 2 * width, dtype=numpy.int64)
+        for earlier in range(slot_number):
+            earlier_code = FIXED_FORMATS.get(schema.slot_types[schema.slot_keys[earlier]], 'q')
+            size = struct.calcsize('=' + earlier_code)
+            field_offsets += size * ((present_bits >> numpy.uint64(earlier)) & numpy.uint64(1)).astype(numpy.int64)
+        present = ((present_bits >> numpy.uint64(slot_number)) & numpy.uint64(1)).astype(bool)
+        starts = positions + field_offsets
+        if len(starts) and starts.max() + dtype.itemsize > len(raw):
+            raise ValueError('typed array field %r lies outside the buffer: corrupt' % (name,))
+        values = _gather(raw, starts, dtype.itemsize).view(dtype).ravel()
+        if not present.all():
+            if default is _NO_DEFAULT:
+                raise ValueError('%d items have no value for %r (missing or None); pass default=' %
+                                 (int((~present).sum()), name))
+            values = values.copy()
+            values[~present] = default
+        return values
+
+    # -- lifetime ---------------------------------------------------------------------------
+
+    def close(self):
+        """Release the mapping (BufferError while proxies still read it)."""
+        self._index.release()
+        if self._mmap is not None:
+            if isinstance(self.buf, memoryview):
+                self.buf.release()
+            self._mmap.close()
+            self._mmap = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+def _gather(raw, starts, size):
+    """Bytes ``[start, start + size)`` for every start, as a (n, size) uint8 array."""
+    return raw[starts[:, None] + numpy.arange(size)].copy()
