@@ -3,6 +3,10 @@
 Names only, no logic: each name is implemented in the module that owns it.
 """
 from .containers.arrays import MappedArrayProxyBase
+from .containers.idmappers import (
+    ApproxStringId32MultiMapper, ApproxStringIdMultiMapper, NumericId32Mapper, NumericId32MultiMapper,
+    NumericIdMapper, NumericIdMultiMapper, ObjectIdMapper, StringId32Mapper, StringId32MultiMapper,
+    StringIdMapper, StringIdMultiMapper)
 from .rtti import TYPECODES, mapped_object
 from .schema import Schema, mapped_object_with_schema
 from .stable_hash import stable_hash as _stable_hash
@@ -23,7 +27,9 @@ from .types.times import (
 from .types.strings import mapped_bytes, mapped_unicode
 
 __all__ = [
-    'MappedArrayProxyBase',
+    'MappedArrayProxyBase', 'NumericIdMapper', 'NumericId32Mapper', 'NumericIdMultiMapper', 'NumericId32MultiMapper',
+    'StringIdMapper', 'StringId32Mapper', 'StringIdMultiMapper', 'StringId32MultiMapper', 'ApproxStringIdMultiMapper',
+    'ApproxStringId32MultiMapper', 'ObjectIdMapper',
     'Schema', 'mapped_object', 'mapped_object_with_schema', 'mapped_bytes', 'mapped_unicode', 'mapped_list',
     'mapped_tuple', 'mapped_frozenset', 'mapped_dict', 'mapped_datetime', 'mapped_date', 'mapped_decimal',
     'mapped_datetime_utc', 'mapped_datetime_local', 'mapped_datetime_tz', 'mapped_datetime_tz_local',
