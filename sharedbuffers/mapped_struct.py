@@ -3,6 +3,7 @@
 Names only, no logic: each name is implemented in the module that owns it.
 """
 from .containers.arrays import MappedArrayProxyBase
+from .containers.mappings import MappedMappingProxyBase, MappedMultiMappingProxyBase
 from .containers.idmappers import (
     ApproxStringId32MultiMapper, ApproxStringIdMultiMapper, NumericId32Mapper, NumericId32MultiMapper,
     NumericIdMapper, NumericIdMultiMapper, ObjectIdMapper, StringId32Mapper, StringId32MultiMapper,
@@ -27,7 +28,7 @@ from .types.times import (
 from .types.strings import mapped_bytes, mapped_unicode
 
 __all__ = [
-    'MappedArrayProxyBase', 'NumericIdMapper', 'NumericId32Mapper', 'NumericIdMultiMapper', 'NumericId32MultiMapper',
+    'MappedArrayProxyBase', 'MappedMappingProxyBase', 'MappedMultiMappingProxyBase', 'NumericIdMapper', 'NumericId32Mapper', 'NumericIdMultiMapper', 'NumericId32MultiMapper',
     'StringIdMapper', 'StringId32Mapper', 'StringIdMultiMapper', 'StringId32MultiMapper', 'ApproxStringIdMultiMapper',
     'ApproxStringId32MultiMapper', 'ObjectIdMapper',
     'Schema', 'mapped_object', 'mapped_object_with_schema', 'mapped_bytes', 'mapped_unicode', 'mapped_list',

@@ -1,0 +1,191 @@
+"""Typed mappings: keys to struct values, in one file (FORMAT.md §11).
+
+    0            an id mapper (any kind) from key to value index
+                 zero padding to a multiple of 32 (file position)
+    values       a typed array (§10) of the values
+    end - 8      u64 footer: where the values start, relative to the mapping
+
+A mapping is found from its end, so readers need its size (``map_file(f, offset, size)``;
+by default it runs to the end of the file or buffer).  Several mappings can sit at any
+offsets of one file.
+
+Values are deduplicated by their packed bytes (a bounded LRU of ``value_cache_size``
+entries): equal bytes are the same value, so two values that merely compare equal (1 and
+True, or objects with a loose ``__eq__``) are never merged, as 1.x's cache did.
+"""
+import collections
+import os
+import struct
+import tempfile
+
+from ..buffers import as_byte_buffer
+from .arrays import MappedArrayProxyBase
+from .filemaps import atomic_output, map_file_region
+
+__all__ = ['MappedMappingProxyBase', 'MappedMultiMappingProxyBase']
+
+_FOOTER = struct.Struct('=Q')
+_COPY_CHUNK = 1 << 20
+
+
+class _PackedValues:
+    """The iterable of distinct packed values fed to the value array, with their indexes."""
+
+    def __init__(self, schema, cache_size):
+        self.schema = schema
+        self.cache = collections.OrderedDict()
+        self.cache_size = cache_size
+        self.pending = []
+        self.count = 0
+
+    def index_of(self, value):
+        data = self.schema.pack(value)
+        index = self.cache.get(data)
+        if index is not None:
+            self.cache.move_to_end(data)
+            return index
+        index = self.count
+        self.count += 1
+        self.pending.append(value)
+        self.cache[data] = index
+        if len(self.cache) > self.cache_size:
+            self.cache.popitem(last=False)
+        return index
+
+
+class MappedMappingProxyBase:
+    """A read-only mapping from keys to struct proxies; subclass it and set ``IdMapper`` and ``ValueArray``."""
+
+    IdMapper = None
+    ValueArray = None
+    multi = False
+
+    @classmethod
+    def build(cls, initializer, destfile=None, tempdir=None, value_array_kwargs=None, id_mapper_kwargs=None,
+              value_cache_size=1024, return_mapper=True, read_only=True):
+        """Write a mapping of ``initializer`` (a dict or an iterable of (key, value) pairs)."""
+        if isinstance(destfile, (str, os.PathLike)):
+            with atomic_output(destfile, tempdir) as output:
+                cls._write(initializer, output, tempdir, value_cache_size, id_mapper_kwargs or {})
+            return cls.map_file(destfile, read_only=read_only) if return_mapper else None
+        if destfile is None:
+            destfile = tempfile.TemporaryFile(dir=tempdir)
+        start = destfile.tell()
+        cls._write(initializer, destfile, tempdir, value_cache_size, id_mapper_kwargs or {})
+        destfile.flush()
+        end = destfile.tell()
+        return cls.map_file(destfile, start, end - start, read_only=read_only) if return_mapper else None
+
+    @classmethod
+    def _write(cls, initializer, output, tempdir, value_cache_size, id_mapper_kwargs):
+        pairs = initializer.items() if isinstance(initializer, dict) else initializer
+        values = _PackedValues(cls.ValueArray.schema, value_cache_size)
+        keyed = []
+        with tempfile.TemporaryFile(dir=tempdir) as array_file:
+            def unique_values():
+                for key, value in pairs:
+                    keyed.append((key, values.index_of(value)))
+                    while values.pending:
+                        yield values.pending.pop(0)
+            cls.ValueArray.build(unique_values(), array_file, tempdir=tempdir, return_mapper=False)
+            start = output.tell()
+            cls.IdMapper.build(keyed, output, tempdir=tempdir, return_mapper=False, **id_mapper_kwargs)
+            gap = output.tell() % 32
+            if gap:
+                output.write(bytes(32 - gap))
+            values_position = output.tell() - start
+            array_file.seek(0)
+            while True:
+                chunk = array_file.read(_COPY_CHUNK)
+                if not chunk:
+                    break
+                output.write(chunk)
+        output.write(_FOOTER.pack(values_position))
+
+    @classmethod
+    def map_buffer(cls, buf, offset=0, size=None):
+        """The mapping stored at ``offset`` of a buffer (running to its end unless ``size``)."""
+        buffer = as_byte_buffer(buf)
+        if size is None:
+            size = len(buffer) - offset
+        return cls(memoryview(buffer)[offset:offset + size])
+
+    @classmethod
+    def map_file(cls, fileobj, offset=0, size=None, read_only=True):
+        """The mapping stored at ``offset`` of a file (running to its end unless ``size``)."""
+        view, mapping = map_file_region(fileobj, offset, size, read_only)
+        mapped = cls(view)
+        mapped._mmap = mapping
+        return mapped
+
+    def __init__(self, view):
+        size = len(view)
+        if size < 8:
+            raise ValueError('a mapping needs at least its 8-byte footer; got %d bytes' % (size,))
+        values_position = _FOOTER.unpack_from(view, size - 8)[0]
+        if not 16 <= values_position <= size - 8 - 56:
+            raise ValueError('mapping footer points at +%d, outside the mapping (%d bytes): corrupt'
+                             % (values_position, size))
+        self.buf = view
+        self.id_mapper = self.IdMapper(view, 0)
+        self.value_array = self.ValueArray(view, values_position)
+        self._mmap = None
+
+    def __len__(self):
+        """The number of keys (1.x counted distinct values)."""
+        return len(self.id_mapper)
+
+    def _value(self, index):
+        if not 0 <= index < len(self.value_array):
+            raise ValueError('mapping key points at value %d of %d: corrupt' % (index, len(self.value_array)))
+        return self.value_array[index]
+
+    def get(self, key, default=None):
+        index = self.id_mapper.get(key)
+        if index is None:
+            return default
+        if self.multi or isinstance(index, list):
+            return [self._value(one) for one in index]
+        return self._value(index)
+
+    def __getitem__(self, key):
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
+            raise KeyError(key)
+        return value
+
+    def __contains__(self, key):
+        return key in self.id_mapper
+
+    has_key = __contains__
+
+    def get_iter(self, key):
+        return iter(self.get(key, []) if self.multi else ([self[key]] if key in self else []))
+
+    def keys(self):
+        return self.id_mapper.keys()
+
+    iterkeys = keys
+
+    def __iter__(self):
+        return self.keys()
+
+    def items(self):
+        for key, index in self.id_mapper.items():
+            yield key, self._value(index)
+
+    iteritems = items
+
+    def values(self):
+        for _, index in self.id_mapper.items():
+            yield self._value(index)
+
+    itervalues = values
+
+
+class MappedMultiMappingProxyBase(MappedMappingProxyBase):
+    """A mapping whose keys have several values (a multi id mapper); ``get`` returns a list."""
+    multi = True
+
+
+_MISSING = object()
