@@ -217,10 +217,39 @@ class Schema:
         self._reset_generated()
 
     def _reset_generated(self):
+        """Forget generated code; it is generated again on first use.
+
+        Generating (and compiling) the packer and the unpacker costs milliseconds, so it is
+        deferred: opening a file with a stored schema must not pay for a packer it never uses.
+        The first use replaces ``_write`` / ``unpack_from`` with the generated functions, so
+        later calls go straight to them; a reference taken earlier just forwards.
+        """
         self._shapes = {}
         self._shape_writers = {}
-        self._write = build_dispatcher(self)
-        self.unpack_from, self._shape_readers = build_unpacker(self)
+        self._shape_readers = {}
+        self._generated_writer = None
+        self._generated_unpacker = None
+        self._write = self._generate_writer
+        self.unpack_from = self._generate_unpacker
+
+    def writer(self):
+        """The generated ``write(obj, context)`` function (made on first use)."""
+        if self._generated_writer is None:
+            self._generated_writer = self._write = build_dispatcher(self)
+        return self._generated_writer
+
+    def unpacker(self):
+        """The generated ``unpack_from(buf, offset)`` function (made on first use)."""
+        if self._generated_unpacker is None:
+            self._generated_unpacker, self._shape_readers = build_unpacker(self)
+            self.unpack_from = self._generated_unpacker
+        return self._generated_unpacker
+
+    def _generate_writer(self, obj, context):
+        return self.writer()(obj, context)
+
+    def _generate_unpacker(self, buf, offs=0, idmap=None, factory_class_new=None, proxy_into=None):
+        return self.unpacker()(buf, offs, idmap, factory_class_new, proxy_into)
 
     def reinitialize(self):
         """Re-resolve slot types after late registrations (self-referencing classes).
@@ -346,6 +375,7 @@ class Schema:
     @property
     def ProxyClass(self):
         """The proxy class of a struct with no attribute present."""
+        self.unpacker()
         key = 0     # has=0, none=0, read-only: the same key the unpacker uses
         entry = self._shape_readers.get(key)
         if entry is None:

@@ -666,3 +666,30 @@ def test_pure_environment_variable_selects_fallback():
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=root,
                          capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "True"]
+
+
+# --------------------------------------------------------------------------
+# Sorted-index search (id mappers)
+# --------------------------------------------------------------------------
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.integers(0, M64), max_size=300), st.integers(0, M64), st.sampled_from([2, 3]),
+       st.integers(0, 7))
+def test_lower_bound_matches_bisect(impl, keys, probe, columns, padding):
+    import bisect
+    keys.sort()
+    rows = b"".join(struct.pack("=%dQ" % columns, key, *([0] * (columns - 1))) for key in keys)
+    handle = impl.search_handle(b"\x00" * padding + rows)
+    for wanted in keys[:10] + [probe, 0, M64]:
+        assert impl.lower_bound(handle, padding, len(keys), columns, 8, wanted) == bisect.bisect_left(keys, wanted)
+
+
+def test_lower_bound_on_32_bit_rows(impl):
+    keys = [1, 5, 5, 9, 2 ** 32 - 1]
+    handle = impl.search_handle(b"".join(struct.pack("=II", key, 0) for key in keys))
+    assert [impl.lower_bound(handle, 0, 5, 2, 4, probe) for probe in (0, 5, 6, 2 ** 32 - 1)] == [0, 1, 3, 4]
+
+
+def test_lower_bound_checks_that_the_rows_fit(impl):
+    with pytest.raises(IndexError, match="does not fit"):
+        impl.lower_bound(impl.search_handle(bytes(40)), 8, 3, 2, 8, 1)

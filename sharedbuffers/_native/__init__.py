@@ -276,14 +276,32 @@ def _atomic_functions(ffi, lib):
     return atomic_load, atomic_store, atomic_cas, atomic_add
 
 
+def _search_functions(ffi, lib):
+    """Wrappers for the sorted-index search kernel (the GIL is released during the call)."""
+    c_lower_bound = lib.sb_lower_bound
+
+    def search_handle(buf):
+        """What lower_bound() searches: the buffer's memory as cffi sees it, made once per mapper."""
+        return ffi.from_buffer(buf)
+
+    def lower_bound(handle, index_offset, count, columns, width, key):
+        row = c_lower_bound(handle, len(handle), index_offset, count, columns, width, key)
+        if row < 0:     # out of bounds or a bad shape: the fallback raises the precise error
+            return _fb.lower_bound(_fb.search_handle(ffi.buffer(handle)), index_offset, count, columns, width, key)
+        return row
+
+    return search_handle, lower_bound
+
+
 _kernels = _load_kernels()
 NATIVE = _kernels is not None
 
 if NATIVE:
     xxh64, xxh32, hash_float, fold_hashes = _hash_functions(_kernels.ffi, _kernels.lib)
     atomic_load, atomic_store, atomic_cas, atomic_add = _atomic_functions(_kernels.ffi, _kernels.lib)
+    search_handle, lower_bound = _search_functions(_kernels.ffi, _kernels.lib)
 else:
     from .fallback import (  # noqa: F401  (re-exported)
         atomic_add, atomic_cas, atomic_load, atomic_store,
-        fold_hashes, hash_float, xxh32, xxh64,
+        fold_hashes, hash_float, lower_bound, search_handle, xxh32, xxh64,
     )

@@ -29,6 +29,8 @@ uint64_t sb_xxh64(const void *data, size_t len, uint64_t seed);
 uint32_t sb_xxh32(const void *data, size_t len, uint32_t seed);
 uint64_t sb_hash_float(double x);
 uint64_t sb_fold_hashes(uint64_t seed, const uint64_t *hashes, size_t n);
+int64_t sb_lower_bound(const void *buf, size_t buflen, size_t index_offset, uint64_t count,
+                       unsigned columns, unsigned width, uint64_t key);
 
 int sb_load_int(const void *buf, size_t buflen, ptrdiff_t offset, int code,
                 int64_t *out);

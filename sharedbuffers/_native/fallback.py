@@ -15,6 +15,7 @@ Atomicity: the atomic operations here serialise on one module-level
 Python can offer; they are *not* atomic across processes sharing memory.
 """
 
+import bisect
 import math
 import sys
 import threading
@@ -24,7 +25,7 @@ from struct import iter_unpack, pack, pack_into, unpack_from
 from typing import NamedTuple
 
 __all__ = [
-    "xxh64", "xxh32", "hash_float", "fold_hashes",
+    "xxh64", "xxh32", "hash_float", "fold_hashes", "search_handle", "lower_bound",
     "atomic_cas", "atomic_add", "atomic_load", "atomic_store",
 ]
 
@@ -439,3 +440,26 @@ def atomic_add(buf, offset, code, delta):
             raise add_overflow_error(spec, delta)
         pack_into(spec.fmt, view, offset, new)
         return unpack_from(spec.fmt, view, offset)[0]
+
+
+# --------------------------------------------------------------------------
+# Sorted-index search (id mappers)
+# --------------------------------------------------------------------------
+
+def search_handle(buf):
+    """What lower_bound() searches: a byte view of ``buf``, made once per mapper."""
+    view = memoryview(buf)
+    return view if view.format == "B" and view.ndim == 1 else view.cast("B")
+
+
+def lower_bound(handle, index_offset, count, columns, width, key):
+    """First row (of ``count`` rows of ``columns`` ints of ``width`` bytes at ``index_offset``)
+    whose column 0 is >= ``key``.  IndexError when the rows do not fit in the buffer."""
+    stride = columns * width
+    if width not in (4, 8) or not 1 <= columns <= 3:
+        raise ValueError("rows of %d columns of %d bytes are not an id mapper index" % (columns, width))
+    if index_offset < 0 or index_offset + count * stride > len(handle):
+        raise IndexError("index of %d rows at offset %d does not fit in %d bytes"
+                         % (count, index_offset, len(handle)))
+    column0 = handle[index_offset:index_offset + count * stride].cast("Q" if width == 8 else "I")
+    return bisect.bisect_left(range(count), key, key=lambda row: column0[row * columns])

@@ -784,3 +784,85 @@ int sb_add_float(void *buf, size_t buflen, ptrdiff_t offset, int code,
     if ((field = field_at(buf, buflen, offset, c)) == NULL) return SB_E_BOUNDS;
     return add_float_bits(c, field, delta, out);
 }
+
+
+/* ------------------------------------------------------------------------------------------
+ * Sorted-index search (id mappers)
+ *
+ * An id mapper's rows are `count` rows of `columns` unsigned ints of `width` bytes (4 or 8),
+ * sorted by column 0, starting at `index_offset` of a buffer.  sb_lower_bound finds the first
+ * row whose column 0 is >= key.  Hashes are close to uniform, so an interpolation guess lands
+ * near the answer; galloping from the guess brackets it in O(log distance) reads, and a binary
+ * search finishes.  Every read is inside [index_offset, index_offset + rows size), which is
+ * checked against the buffer once; reads use memcpy, so unaligned indexes are fine.
+ * ------------------------------------------------------------------------------------------ */
+
+static uint64_t sb_column0(const unsigned char *rows, uint64_t row, size_t stride, unsigned width)
+{
+    if (width == 8) {
+        uint64_t value;
+        memcpy(&value, rows + row * stride, 8);
+        return value;
+    } else {
+        uint32_t value;
+        memcpy(&value, rows + row * stride, 4);
+        return value;
+    }
+}
+
+/* Returns the row (>= 0), or a negative SB_E_* code. */
+int64_t sb_lower_bound(const void *buf, size_t buflen, size_t index_offset, uint64_t count,
+                       unsigned columns, unsigned width, uint64_t key)
+{
+    const unsigned char *rows;
+    size_t stride;
+    uint64_t low, high, guess, step, first, last;
+
+    if ((width != 4 && width != 8) || columns == 0 || columns > 3)
+        return SB_E_CODE;
+    stride = (size_t)columns * width;
+    if (index_offset > buflen || count > (buflen - index_offset) / stride || count > (uint64_t)INT64_MAX)
+        return SB_E_BOUNDS;
+    rows = (const unsigned char *)buf + index_offset;
+    if (count == 0)
+        return 0;
+    first = sb_column0(rows, 0, stride, width);
+    last = sb_column0(rows, count - 1, stride, width);
+    if (key <= first)
+        return 0;
+    if (key > last)
+        return (int64_t)count;
+    /* first < key <= last: interpolate, then gallop to a bracket [low, high) holding the answer */
+    guess = (uint64_t)((double)(key - first) / (double)(last - first) * (double)(count - 1));
+    if (guess >= count)
+        guess = count - 1;
+    if (sb_column0(rows, guess, stride, width) < key) {
+        low = guess + 1;
+        step = 1;
+        high = low;
+        while (high < count && sb_column0(rows, high, stride, width) < key) {
+            low = high + 1;
+            high = low + step;
+            step <<= 1;
+        }
+        if (high > count)
+            high = count;
+    } else {
+        high = guess;
+        step = 1;
+        low = guess;
+        while (low > 0 && sb_column0(rows, low - 1, stride, width) >= key) {
+            high = low - 1;
+            low = high > step ? high - step : 0;
+            step <<= 1;
+        }
+    }
+    while (low < high) {
+        uint64_t middle = low + (high - low) / 2;
+        if (sb_column0(rows, middle, stride, width) < key)
+            low = middle + 1;
+        else
+            high = middle;
+    }
+    return (int64_t)low;
+}

@@ -191,7 +191,7 @@ class MappedArrayProxyBase:
         self.schema_offset = schema_offset
         self.schema_size = schema_size
         self.schema = self._resolve_schema(buffer, offset, total, schema_offset, schema_size)
-        self._unpack = self.schema.unpack_from
+        self._unpack = self.schema.unpacker()
 
     def _resolve_schema(self, buffer, offset, total, schema_offset, schema_size):
         stored = None

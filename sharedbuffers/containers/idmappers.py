@@ -139,6 +139,12 @@ class _IdMapper:
         self.rows = numpy.frombuffer(buffer, dtype, count * self.columns, offset + index_position).reshape(
             count, self.columns)
         self.hashes = self.rows[:, 0]
+        start = offset + index_position
+        # Row reads on the lookup path go through a memoryview (a numpy scalar costs more than
+        # the whole search), and the search itself through the native kernel.
+        self._cells = memoryview(buffer)[start:start + count * row_bytes].cast('Q' if self.width == 64 else 'I')
+        self._search = _native.search_handle(buffer)
+        self._index_start = start
         self._mmap = None
 
     # -- reading ----------------------------------------------------------------------------
@@ -148,10 +154,11 @@ class _IdMapper:
 
     def _row_range(self, column0):
         """(first, end) rows whose column 0 equals ``column0``."""
-        hashes = self.hashes
-        first = int(numpy.searchsorted(hashes, column0, 'left'))
+        columns = self.columns
+        cells = self._cells
+        first = _native.lower_bound(self._search, self._index_start, self.count, columns, self.width // 8, column0)
         end = first
-        while end < self.count and hashes[end] == column0:
+        while end < self.count and cells[end * columns] == column0:
             end += 1
         return first, end
 
@@ -161,7 +168,9 @@ class _IdMapper:
         if column0 is None:
             return []
         first, end = self._row_range(column0)
-        return [int(self.rows[row, -1]) for row in range(first, end) if self._row_matches(row, key)]
+        cells = self._cells
+        last_column = self.columns - 1
+        return [cells[row * self.columns + last_column] for row in range(first, end) if self._row_matches(row, key)]
 
     def _row_matches(self, row, key):
         return True
@@ -333,7 +342,7 @@ class StringIdMapper(_IdMapper):
         return rows[keep]
 
     def _stored_key(self, row):
-        return read_bytes(self.buf, self.offset + int(self.rows[row, 1]))
+        return read_bytes(self.buf, self.offset + self._cells[row * 3 + 1])
 
     def _row_matches(self, row, key):
         return self._stored_key(row) == _utf8(key)
@@ -419,7 +428,7 @@ class ObjectIdMapper(_IdMapper):
         return self._key_of_row(row) == key
 
     def _key_of_row(self, row):
-        key_offset = int(self.rows[row, 1])
+        key_offset = self._cells[row * 3 + 1]
         if key_offset > 0x7FFFFFFFFFFFFFFF:
             key_offset -= 1 << 64
         return self._view.key_at(key_offset)
