@@ -672,6 +672,7 @@ def test_pure_environment_variable_selects_fallback():
 # Sorted-index search (id mappers)
 # --------------------------------------------------------------------------
 
+@pytest.mark.parametrize("impl", IMPLS)
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.integers(0, M64), max_size=300), st.integers(0, M64), st.sampled_from([2, 3]),
        st.integers(0, 7))
