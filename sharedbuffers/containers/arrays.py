@@ -269,22 +269,35 @@ class MappedArrayProxyBase:
             raise ValueError('typed array index points outside the items area: corrupt')
         positions = positions + self.offset
         width = struct.calcsize('=' + schema.bitmap_format)
-        bitmap_dtype = numpy.dtype('=u%d' % width)
-        has = _gather(raw, positions, width).view(bitmap_dtype).ravel().astype(numpy.uint64)
-        none = _gather(raw, positions + width, width).view(bitmap_dtype).ravel().astype(numpy.uint64)
-        present_bits = has & ~none
         slot_number = schema.slot_keys.index(name)
-        field_offsets = numpy.full(len(positions), 2 * width, dtype=numpy.int64)
-        for earlier in range(slot_number):
-            earlier_code = FIXED_FORMATS.get(schema.slot_types[schema.slot_keys[earlier]], 'q')
-            size = struct.calcsize('=' + earlier_code)
-            field_offsets += size * ((present_bits >> numpy.uint64(earlier)) & numpy.uint64(1)).astype(numpy.int64)
-        present = ((present_bits >> numpy.uint64(slot_number)) & numpy.uint64(1)).astype(bool)
-        starts = positions + field_offsets
+        full = (1 << len(schema.slot_keys)) - 1
+        if width == 4:
+            # both 32-bit bitmaps in one 8-byte read per item: has | none << 32 (native order)
+            header = _gather(raw, positions, numpy.dtype('=u8'))
+            has, none = header & numpy.uint64(0xFFFFFFFF), header >> numpy.uint64(32)
+            all_full = len(header) and bool((header == numpy.uint64(full)).all())
+        else:
+            bitmap_dtype = numpy.dtype('=u%d' % width)
+            has = _gather(raw, positions, bitmap_dtype).astype(numpy.uint64)
+            none = _gather(raw, positions + width, bitmap_dtype).astype(numpy.uint64)
+            all_full = len(has) and bool((has == numpy.uint64(full)).all() and not none.any())
+        if all_full:
+            # every item has every attribute: the field sits at one offset in all of them
+            starts = positions + schema.shape(full, 0).fields[slot_number].offset
+            present = None
+        else:
+            present_bits = has & ~none
+            field_offsets = numpy.full(len(positions), 2 * width, dtype=numpy.int64)
+            for earlier in range(slot_number):
+                earlier_code = FIXED_FORMATS.get(schema.slot_types[schema.slot_keys[earlier]], 'q')
+                size = struct.calcsize('=' + earlier_code)
+                field_offsets += size * ((present_bits >> numpy.uint64(earlier)) & numpy.uint64(1)).astype(numpy.int64)
+            present = ((present_bits >> numpy.uint64(slot_number)) & numpy.uint64(1)).astype(bool)
+            starts = positions + field_offsets
         if len(starts) and starts.max() + dtype.itemsize > len(raw):
             raise ValueError('typed array field %r lies outside the buffer: corrupt' % (name,))
-        values = _gather(raw, starts, dtype.itemsize).view(dtype).ravel()
-        if not present.all():
+        values = _gather(raw, starts, dtype)
+        if present is not None and not present.all():
             if default is _NO_DEFAULT:
                 raise ValueError('%d items have no value for %r (missing or None); pass default=' %
                                  (int((~present).sum()), name))
@@ -310,6 +323,14 @@ class MappedArrayProxyBase:
         self.close()
 
 
-def _gather(raw, starts, size):
-    """Bytes ``[start, start + size)`` for every start, as a (n, size) uint8 array."""
-    return raw[starts[:, None] + numpy.arange(size)].copy()
+def _gather(raw, starts, dtype):
+    """The value of ``dtype`` at every start offset of ``raw`` (a uint8 array), as a new array.
+
+    When every start is a multiple of the item size (the usual case: items are aligned) this
+    is one fancy-index into a typed view; otherwise the bytes are gathered and reinterpreted.
+    """
+    size = dtype.itemsize
+    if size > 1 and len(starts) and not (starts % size).any():
+        typed = raw[:len(raw) - len(raw) % size].view(dtype)
+        return typed[starts // size]
+    return raw[starts[:, None] + numpy.arange(size)].copy().view(dtype).ravel()
