@@ -7,7 +7,7 @@ offsets from the end, so neither is a bounds check on its own.
 """
 import struct
 
-__all__ = ['as_byte_buffer', 'is_writable', 'out_of_bounds', 'check_offset']
+__all__ = ['as_byte_buffer', 'is_writable', 'out_of_bounds']
 
 
 def as_byte_buffer(buffer):
@@ -52,8 +52,3 @@ def out_of_bounds(what, offset, size, buffer_size):
     return IndexError('%s at offset %d (%d bytes) is outside the buffer (%d bytes): truncated or corrupt data'
                       % (what, offset, size, buffer_size))
 
-
-def check_offset(buffer, offset, size, what):
-    """Raise IndexError unless ``size`` bytes at ``offset`` lie inside ``buffer``."""
-    if offset < 0 or offset + size > len(buffer):
-        raise out_of_bounds(what, offset, size, len(buffer))

@@ -34,7 +34,7 @@ reused while it is a key.  A map also remembers how far it has been written; pac
 *below* that point (the same map reused for a new buffer) raises instead of corrupting.
 """
 
-__all__ = ['PackContext', 'WRAPPED', 'alignment_padding', 'check_idmap_position', 'finish_idmap', 'forget_from']
+__all__ = ['PackContext', 'WRAPPED', 'check_idmap_position', 'finish_idmap', 'forget_from']
 
 
 class _Tag:
@@ -61,15 +61,6 @@ def _tag_by_name(name):
 
 
 _ZEROS = bytes(64)
-
-
-def alignment_padding(position, alignment):
-    """Zero bytes that bring ``position`` up to a multiple of ``alignment``."""
-    remainder = position % alignment
-    if not remainder:
-        return b''
-    gap = alignment - remainder
-    return _ZEROS[:gap] if gap <= 64 else bytes(gap)
 
 
 class PackContext:
@@ -102,10 +93,6 @@ class PackContext:
         nested.capacity = self.capacity
         nested.isolated = None
         return nested
-
-    def position(self):
-        """Logical position of the next byte appended."""
-        return self.origin + len(self.out)
 
     def pad(self, alignment):
         """Append zeros up to the next multiple of ``alignment``, counted on absolute positions."""

@@ -98,9 +98,15 @@ def _int_typecode(value):
     raise OverflowError('int %d cannot be stored: the range is -2**63 .. 2**64-1' % (value,))
 
 
-_NDARRAY = proxied_ndarray.python_types[0]
-_PROXIED = frozenset((proxied_list, proxied_tuple, proxied_frozenset, proxied_dict))
-_DEFAULTDICT = collections.defaultdict
+#: Python type -> (RTTI code, payload writer) of the values written whole after their header.
+_CONTAINERS = {
+    list: (b'e', write_sequence), tuple: (b't', write_sequence),
+    frozenset: (b'Z', write_set), set: (b'Z', write_set),
+    dict: (b'm', write_dict), collections.defaultdict: (b'm', write_dict),
+    proxied_ndarray.python_types[0]: (b'n', write_ndarray), memoryview: (b'r', append_buffer),
+}
+_CONTAINERS.update({cls: (cls.typecode, cls.write) for cls in (proxied_list, proxied_tuple, proxied_frozenset,
+                                                              proxied_dict)})
 _APPENDERS = {
     datetime.datetime: (b'v', append_datetime),
     datetime.date: (b'V', append_date),
@@ -165,42 +171,13 @@ def write_object(value, context):
         out += _HEADER_PADDING
         _APPENDERS[kind][1](value, context)
         return position
-    elif kind in _PROXIED:
+    elif kind in _CONTAINERS:
+        # Containers are never shared as a whole (1.x keys only their elements).
+        code, write = _CONTAINERS[kind]
         position = context.origin + len(out)
-        out += kind.typecode
+        out += code
         out += _HEADER_PADDING
-        kind.write(value, context)
-        return position
-    elif kind is dict or kind is _DEFAULTDICT:
-        position = context.origin + len(out)
-        out += b'm'
-        out += _HEADER_PADDING
-        write_dict(value, context)
-        return position
-    elif kind is _NDARRAY:
-        position = context.origin + len(out)
-        out += b'n'
-        out += _HEADER_PADDING
-        write_ndarray(value, context)
-        return position
-    elif kind is memoryview:
-        position = context.origin + len(out)
-        out += b'r'
-        out += _HEADER_PADDING
-        append_buffer(value, context)
-        return position
-    elif kind is frozenset or kind is set:
-        position = context.origin + len(out)
-        out += b'Z'
-        out += _HEADER_PADDING
-        write_set(value, context)
-        return position
-    elif kind is list or kind is tuple:
-        # Sequences are never shared as a whole (1.x keys only their elements).
-        position = context.origin + len(out)
-        out += b'e' if kind is list else b't'
-        out += _HEADER_PADDING
-        write_sequence(value, context)
+        write(value, context)
         return position
     else:
         return _write_registered(value, context)
@@ -378,12 +355,6 @@ def register_subclass(cls, supercls):
 def codec_for_class(cls):
     """The registered codec of a class used as a slot type, or None."""
     return _CODECS_BY_TYPE.get(cls)
-
-
-def codec_for_schema(schema):
-    """A registered codec whose schema is ``schema`` (by identity), or None."""
-    found = _CODECS_BY_SCHEMA.get(id(schema))
-    return found[1] if found is not None and found[0] is schema else None
 
 
 @public

@@ -19,7 +19,6 @@ Reading validates the header against the mapping's size before touching anything
 stored schema is loaded only through the allow-list unpickler.
 """
 import array
-import os
 import pickle
 import struct
 import tempfile
@@ -29,7 +28,7 @@ import numpy
 from ..buffers import as_byte_buffer, out_of_bounds
 from ..safe_pickle import load_schema
 from ..types.numbers import FIXED_FORMATS
-from .filemaps import atomic_output, map_file_region
+from .filemaps import map_file_region, write_destination
 
 __all__ = ['MappedArrayProxyBase']
 
@@ -91,19 +90,13 @@ class MappedArrayProxyBase:
         schema = cls.schema
         if schema is None:
             raise ValueError('%s has no schema: set the class attribute schema' % (cls.__name__,))
-        if isinstance(destfile, (str, os.PathLike)):
-            with atomic_output(destfile, tempdir) as output:
-                cls._write(initializer, output, schema, idmap, tempdir)
-            return cls.map_file(destfile, read_only=read_only) if return_mapper else None
-        if destfile is None:
-            destfile = tempfile.TemporaryFile(dir=tempdir)
-        start = destfile.tell()
-        cls._write(initializer, destfile, schema, idmap, tempdir)
-        destfile.flush()
-        return cls.map_file(destfile, start, read_only=read_only) if return_mapper else None
+        return write_destination(destfile, tempdir, lambda output: cls._write(initializer, output, schema, idmap, tempdir),
+                                 cls.map_file, return_mapper, read_only)
 
     @classmethod
-    def _write(cls, items, output, schema, idmap, tempdir):
+    def _write(cls, items, output, schema, idmap, tempdir, packed=False):
+        """Write the array at ``output``'s position; ``packed``: the items are already packed bytes
+        (each packed on its own, so its bytes do not depend on where it lands)."""
         start = output.tell()
         output.write(bytes(HEADER_SIZE))
         position = HEADER_SIZE
@@ -111,7 +104,7 @@ class MappedArrayProxyBase:
         pending = bytearray()
         pack = schema.pack
         for item in items:
-            data = pack(item, idmap, implicit_offs=position)
+            data = item if packed else pack(item, idmap, implicit_offs=position)
             positions.append(position)
             pending += data
             position += len(data)

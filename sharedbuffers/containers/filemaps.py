@@ -12,7 +12,7 @@ import mmap
 import os
 import tempfile
 
-__all__ = ['map_file_region', 'atomic_output']
+__all__ = ['map_file_region', 'atomic_output', 'write_destination']
 
 
 def map_file_region(fileobj, offset=0, size=None, read_only=True):
@@ -50,3 +50,24 @@ def atomic_output(path, tempdir=None):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+def write_destination(destfile, tempdir, write, open_written, return_mapper, read_only):
+    """The shared ``build`` destination rule of arrays, id mappers and mappings.
+
+    ``destfile`` is a path (written to a temporary file and renamed into place), an open
+    binary file (written at its current position) or None (an anonymous temporary file).
+    ``write(output)`` writes the structure at ``output``'s position; the result is
+    ``open_written(file, offset, size, read_only)``, or None unless ``return_mapper``.
+    """
+    if isinstance(destfile, (str, os.PathLike)):
+        with atomic_output(destfile, tempdir) as output:
+            write(output)
+        return open_written(destfile, 0, None, read_only) if return_mapper else None
+    if destfile is None:
+        destfile = tempfile.TemporaryFile(dir=tempdir)
+    start = destfile.tell()
+    write(destfile)
+    destfile.flush()
+    size = destfile.tell() - start
+    return open_written(destfile, start, size, read_only) if return_mapper else None

@@ -24,9 +24,7 @@ column 0 with numpy (``get_many`` looks up a whole batch at once) and, for strin
 object mappers, compare the stored keys of equal-hash rows.  Keys come back with their
 Python type: str keys as ``str``.
 """
-import os
 import struct
-import tempfile
 
 import numpy
 
@@ -35,7 +33,7 @@ from ..buffers import as_byte_buffer, out_of_bounds
 from ..packing import PackContext
 from ..types.object_index import ObjectIndexView, write_object_index
 from ..types.strings import encode_payload, read_bytes
-from .filemaps import atomic_output, map_file_region
+from .filemaps import map_file_region, write_destination
 
 __all__ = ['NumericIdMapper', 'NumericId32Mapper', 'NumericIdMultiMapper', 'NumericId32MultiMapper',
            'StringIdMapper', 'StringId32Mapper', 'StringIdMultiMapper', 'StringId32MultiMapper',
@@ -70,16 +68,10 @@ class _IdMapper:
         ``discard_duplicates`` drops repeated (key, value) pairs.
         """
         pairs = list(initializer.items() if isinstance(initializer, dict) else initializer)
-        if isinstance(destfile, (str, os.PathLike)):
-            with atomic_output(destfile, tempdir) as output:
-                output.write(cls._encode(pairs, 0, discard_duplicates, discard_duplicate_keys))
-            return cls.map_file(destfile, read_only=read_only) if return_mapper else None
-        if destfile is None:
-            destfile = tempfile.TemporaryFile(dir=tempdir)
-        start = destfile.tell()
-        destfile.write(cls._encode(pairs, start, discard_duplicates, discard_duplicate_keys))
-        destfile.flush()
-        return cls.map_file(destfile, start, read_only=read_only) if return_mapper else None
+
+        def write(output):
+            output.write(cls._encode(pairs, output.tell(), discard_duplicates, discard_duplicate_keys))
+        return write_destination(destfile, tempdir, write, cls.map_file, return_mapper, read_only)
 
     @classmethod
     def _check_value(cls, value):

@@ -14,13 +14,11 @@ entries): equal bytes are the same value, so two values that merely compare equa
 True, or objects with a loose ``__eq__``) are never merged, as 1.x's cache did.
 """
 import collections
-import os
 import struct
 import tempfile
 
 from ..buffers import as_byte_buffer
-from .arrays import MappedArrayProxyBase
-from .filemaps import atomic_output, map_file_region
+from .filemaps import map_file_region, write_destination
 
 __all__ = ['MappedMappingProxyBase', 'MappedMultiMappingProxyBase']
 
@@ -29,7 +27,7 @@ _COPY_CHUNK = 1 << 20
 
 
 class _PackedValues:
-    """The iterable of distinct packed values fed to the value array, with their indexes."""
+    """Distinct values, packed once: their bytes are both the dedup key and what the array stores."""
 
     def __init__(self, schema, cache_size):
         self.schema = schema
@@ -46,7 +44,7 @@ class _PackedValues:
             return index
         index = self.count
         self.count += 1
-        self.pending.append(value)
+        self.pending.append(data)
         self.cache[data] = index
         if len(self.cache) > self.cache_size:
             self.cache.popitem(last=False)
@@ -64,17 +62,9 @@ class MappedMappingProxyBase:
     def build(cls, initializer, destfile=None, tempdir=None, value_array_kwargs=None, id_mapper_kwargs=None,
               value_cache_size=1024, return_mapper=True, read_only=True):
         """Write a mapping of ``initializer`` (a dict or an iterable of (key, value) pairs)."""
-        if isinstance(destfile, (str, os.PathLike)):
-            with atomic_output(destfile, tempdir) as output:
-                cls._write(initializer, output, tempdir, value_cache_size, id_mapper_kwargs or {})
-            return cls.map_file(destfile, read_only=read_only) if return_mapper else None
-        if destfile is None:
-            destfile = tempfile.TemporaryFile(dir=tempdir)
-        start = destfile.tell()
-        cls._write(initializer, destfile, tempdir, value_cache_size, id_mapper_kwargs or {})
-        destfile.flush()
-        end = destfile.tell()
-        return cls.map_file(destfile, start, end - start, read_only=read_only) if return_mapper else None
+        def write(output):
+            cls._write(initializer, output, tempdir, value_cache_size, id_mapper_kwargs or {})
+        return write_destination(destfile, tempdir, write, cls.map_file, return_mapper, read_only)
 
     @classmethod
     def _write(cls, initializer, output, tempdir, value_cache_size, id_mapper_kwargs):
@@ -87,7 +77,7 @@ class MappedMappingProxyBase:
                     keyed.append((key, values.index_of(value)))
                     while values.pending:
                         yield values.pending.pop(0)
-            cls.ValueArray.build(unique_values(), array_file, tempdir=tempdir, return_mapper=False)
+            cls.ValueArray._write(unique_values(), array_file, cls.ValueArray.schema, None, tempdir, packed=True)
             start = output.tell()
             cls.IdMapper.build(keyed, output, tempdir=tempdir, return_mapper=False, **id_mapper_kwargs)
             gap = output.tell() % 32

@@ -22,7 +22,7 @@ import struct
 import sys
 
 from .._facade import public
-from ..buffers import as_byte_buffer, out_of_bounds
+from ..buffers import out_of_bounds
 from .base import VariableCodec
 
 __all__ = ['mapped_list', 'mapped_tuple', 'write_sequence', 'read_sequence', 'sequence_layout']

@@ -66,19 +66,23 @@ def write_datetime(value, context):
     return known if known is not None else append_datetime(value, context)
 
 
+def _moment(stamp, zone, offset):
+    """The datetime of a shifted timestamp: in ``zone``, or naive local time when zone is None."""
+    microsecond = stamp & 0xFFFFF
+    if microsecond > 999999:
+        raise ValueError('datetime at offset %d holds %d microseconds: corrupt' % (offset, microsecond))
+    try:
+        moment = datetime.datetime.fromtimestamp(stamp >> _MICROSECOND_BITS, zone)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError('datetime at offset %d holds an out-of-range timestamp %d' % (offset, stamp)) from None
+    return moment.replace(microsecond=microsecond)
+
+
 def read_datetime(buffer, offset):
     """The naive local datetime stored at ``offset``."""
     if offset < 0 or offset + 8 > len(buffer):
         raise out_of_bounds('datetime', offset, 8, len(buffer))
-    stamp = _int64.unpack_from(buffer, offset)[0]
-    try:
-        moment = datetime.datetime.fromtimestamp(stamp >> _MICROSECOND_BITS)
-    except (OverflowError, OSError, ValueError):
-        raise ValueError('datetime at offset %d holds an out-of-range timestamp %d' % (offset, stamp)) from None
-    microsecond = stamp & 0xFFFFF
-    if microsecond > 999999:
-        raise ValueError('datetime at offset %d holds %d microseconds: corrupt' % (offset, microsecond))
-    return moment.replace(microsecond=microsecond)
+    return _moment(_int64.unpack_from(buffer, offset)[0], None, offset)
 
 
 def append_date(value, context):
@@ -149,14 +153,8 @@ def _aware_stamp(value):
 
 
 def _from_stamp(stamp, zone, offset):
-    microsecond = stamp & 0xFFFFF
-    if microsecond > 999999:
-        raise ValueError('datetime at offset %d holds %d microseconds: corrupt' % (offset, microsecond))
-    try:
-        moment = datetime.datetime.fromtimestamp(stamp >> _MICROSECOND_BITS, datetime.timezone.utc)
-    except (OverflowError, OSError, ValueError):
-        raise ValueError('datetime at offset %d holds an out-of-range timestamp %d' % (offset, stamp)) from None
-    moment = moment.replace(microsecond=microsecond)
+    """An aware datetime: in ``zone``, or in the local zone when zone is None."""
+    moment = _moment(stamp, datetime.timezone.utc, offset)
     return moment.astimezone(zone) if zone is not None else moment.astimezone()
 
 
