@@ -28,7 +28,7 @@ import numpy
 from ..buffers import as_byte_buffer, out_of_bounds
 from ..safe_pickle import load_schema
 from ..types.numbers import FIXED_FORMATS
-from .filemaps import map_file_region, write_destination
+from .filemaps import MappedLifetime, map_file_region, write_destination
 
 __all__ = ['MappedArrayProxyBase']
 
@@ -71,7 +71,7 @@ class _Positions:
         output.write(self.current.tobytes())
 
 
-class MappedArrayProxyBase:
+class MappedArrayProxyBase(MappedLifetime):
     """A read-only sequence of struct proxies over a typed array; subclass it and set ``schema``."""
 
     schema = None
@@ -132,9 +132,9 @@ class MappedArrayProxyBase:
         return cls(as_byte_buffer(buf), offset)
 
     @classmethod
-    def map_file(cls, fileobj, offset=0, size=None, read_only=True):
+    def map_file(cls, fileobj, offset=0, size=None, read_only=True, mode=None):
         """The array stored at ``offset`` of a file (an open file or a path), memory-mapped."""
-        view, mapping = map_file_region(fileobj, offset, size, read_only)
+        view, mapping = map_file_region(fileobj, offset, size, read_only, mode)
         mapped = cls(view, 0)
         mapped._mmap = mapping
         mapped._file = fileobj
@@ -297,23 +297,6 @@ class MappedArrayProxyBase:
             values = values.copy()
             values[~present] = default
         return values
-
-    # -- lifetime ---------------------------------------------------------------------------
-
-    def close(self):
-        """Release the mapping (BufferError while proxies still read it)."""
-        self._index.release()
-        if self._mmap is not None:
-            if isinstance(self.buf, memoryview):
-                self.buf.release()
-            self._mmap.close()
-            self._mmap = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
 
 
 def _gather(raw, starts, dtype):

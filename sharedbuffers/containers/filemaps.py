@@ -1,38 +1,83 @@
 """Mapping files (or parts of them) into memory, and writing them safely.
 
-``map_file_region`` maps a whole file and returns a view of ``[offset, offset + size)``:
-``mmap`` offsets must be multiples of the allocation granularity, and mapping from 0
-sidesteps that while costing nothing (pages are only touched when read).
+``map_file_region`` maps ``[offset, offset + size)`` of a file with one of numpy.memmap's
+modes (``r``, ``r+``, ``c``) through :class:`~sharedbuffers.mapped_files.MappedFile`.
 
 ``atomic_output`` writes to a temporary file in the destination's directory and renames it
 into place, so a reader never sees half a file and a crash leaves the previous file intact.
 """
 import contextlib
-import mmap
 import os
 import tempfile
 
-__all__ = ['map_file_region', 'atomic_output', 'write_destination']
+from ..mapped_files import MappedFile, normalize_mode
+
+__all__ = ['map_file_region', 'atomic_output', 'write_destination', 'MappedLifetime']
 
 
-def map_file_region(fileobj, offset=0, size=None, read_only=True):
-    """(memoryview of the region, the mmap) for ``fileobj`` (an open file or a path)."""
-    if isinstance(fileobj, (str, os.PathLike)):
-        with open(fileobj, 'rb' if read_only else 'r+b') as opened:
-            return map_file_region(opened, offset, size, read_only)
-    if hasattr(fileobj, 'flush'):
-        fileobj.flush()         # what was written through the file object must be visible in the map
-    length = os.fstat(fileobj.fileno()).st_size
-    if offset < 0 or offset > length:
-        raise ValueError('offset %d is outside the file (%d bytes)' % (offset, length))
-    if size is None:
-        size = length - offset
-    if offset + size > length:
-        raise ValueError('region %d+%d is outside the file (%d bytes)' % (offset, size, length))
-    if length == 0:
-        return memoryview(b''), None
-    mapping = mmap.mmap(fileobj.fileno(), length, access=mmap.ACCESS_READ if read_only else mmap.ACCESS_WRITE)
-    return memoryview(mapping)[offset:offset + size], mapping
+def map_file_region(fileobj, offset=0, size=None, read_only=True, mode=None):
+    """(memoryview of the region, its :class:`MappedFile`) for ``fileobj`` (an open file or a path).
+
+    ``mode`` is one of MappedFile's modes; when None, ``read_only`` picks ``'r'`` or ``'r+'``.
+    A container is made by ``build``, so ``'w+'`` (which would make an empty file) is refused.
+    """
+    mode = normalize_mode(mode) if mode is not None else ('r' if read_only else 'r+')
+    if mode == 'w+':
+        raise ValueError("mode 'w+' would create an empty file: a container is created by build(); "
+                         "open an existing one with 'r', 'r+' or 'c'")
+    mapped = MappedFile(fileobj, mode, offset, size)
+    return mapped.buffer, mapped
+
+
+class MappedLifetime:
+    """``flush``, ``close`` and ``with`` for a container that ``map_file`` opened.
+
+    ``_mmap`` is the :class:`MappedFile` (None over a caller's buffer, which the caller
+    owns).  Closing drops the container's own views of the mapping, then unmaps it; when a
+    caller still holds a proxy or an array into it, the mapping refuses
+    (:class:`~sharedbuffers.mapped_files.ViewsAliveError`) and the container is opened again
+    over the same mapping, so nothing ever reads unmapped memory.
+    """
+    _mmap = None
+
+    def flush(self):
+        """Write changes back to the file (containers opened with mode ``r+``)."""
+        if self._mmap is not None:
+            self._mmap.flush()
+
+    def close(self):
+        mapped = self._mmap
+        if mapped is None:
+            return
+        extra = {name: value for name, value in vars(self).items() if name in ('_file',)}
+        vars(self).clear()
+        try:
+            mapped.close()
+        except BufferError:
+            self._open_over(mapped.buffer)
+            vars(self).update(extra)
+            self._mmap = mapped
+            raise
+        self._mmap = None
+
+    def _open_over(self, buffer):
+        self.__init__(buffer, 0)
+
+    @property
+    def closed(self):
+        return self._mmap is None and 'buf' not in vars(self)
+
+    def __getattr__(self, name):
+        # Only reached when normal lookup fails: after close() the instance has no state.
+        if not name.startswith('__') and 'buf' not in vars(self):
+            raise ValueError('%s is closed' % type(self).__name__)
+        raise AttributeError(name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
 
 
 @contextlib.contextmanager

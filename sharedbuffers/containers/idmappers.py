@@ -33,7 +33,7 @@ from ..buffers import as_byte_buffer, out_of_bounds
 from ..packing import PackContext
 from ..types.object_index import ObjectIndexView, write_object_index
 from ..types.strings import encode_payload, read_bytes
-from .filemaps import map_file_region, write_destination
+from .filemaps import MappedLifetime, map_file_region, write_destination
 
 __all__ = ['NumericIdMapper', 'NumericId32Mapper', 'NumericIdMultiMapper', 'NumericId32MultiMapper',
            'StringIdMapper', 'StringId32Mapper', 'StringIdMultiMapper', 'StringId32MultiMapper',
@@ -51,7 +51,7 @@ def _utf8(key):
     raise TypeError('string mapper keys are str or bytes, got %s' % type(key).__name__)
 
 
-class _IdMapper:
+class _IdMapper(MappedLifetime):
     """What every kind shares: building into files, mapping, row access and lookups."""
     width = 64
     columns = 2
@@ -108,8 +108,8 @@ class _IdMapper:
         return cls(as_byte_buffer(buf), offset)
 
     @classmethod
-    def map_file(cls, fileobj, offset=0, size=None, read_only=True):
-        view, mapping = map_file_region(fileobj, offset, size, read_only)
+    def map_file(cls, fileobj, offset=0, size=None, read_only=True, mode=None):
+        view, mapping = map_file_region(fileobj, offset, size, read_only, mode)
         mapper = cls(view, 0)
         mapper._mmap = mapping
         return mapper

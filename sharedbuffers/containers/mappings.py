@@ -18,7 +18,7 @@ import struct
 import tempfile
 
 from ..buffers import as_byte_buffer
-from .filemaps import map_file_region, write_destination
+from .filemaps import MappedLifetime, map_file_region, write_destination
 
 __all__ = ['MappedMappingProxyBase', 'MappedMultiMappingProxyBase']
 
@@ -51,7 +51,7 @@ class _PackedValues:
         return index
 
 
-class MappedMappingProxyBase:
+class MappedMappingProxyBase(MappedLifetime):
     """A read-only mapping from keys to struct proxies; subclass it and set ``IdMapper`` and ``ValueArray``."""
 
     IdMapper = None
@@ -101,12 +101,15 @@ class MappedMappingProxyBase:
         return cls(memoryview(buffer)[offset:offset + size])
 
     @classmethod
-    def map_file(cls, fileobj, offset=0, size=None, read_only=True):
+    def map_file(cls, fileobj, offset=0, size=None, read_only=True, mode=None):
         """The mapping stored at ``offset`` of a file (running to its end unless ``size``)."""
-        view, mapping = map_file_region(fileobj, offset, size, read_only)
+        view, mapping = map_file_region(fileobj, offset, size, read_only, mode)
         mapped = cls(view)
         mapped._mmap = mapping
         return mapped
+
+    def _open_over(self, buffer):
+        self.__init__(buffer)
 
     def __init__(self, view):
         size = len(view)
