@@ -41,6 +41,7 @@ except ImportError:  # other Pythons: same semantics, slower
 
 from . import _native
 from .buffers import as_byte_buffer, is_writable, out_of_bounds
+from .shared_memory import attach, locate_buffer
 from .codegen import compile_function
 from .types.numbers import check_fixed_value
 from .types.proxied import proxied_dict, proxied_frozenset, proxied_list, proxied_tuple
@@ -172,7 +173,12 @@ class ProxyBehaviour:
         return '%s(%s)' % (self._proxy_schema.display_name, fields)
 
     def __reduce__(self):
-        """Pickling a proxy pickles a plain copy of the object it stands for."""
+        """A proxy in shared memory pickles as (schema, segment name, offset): the receiver
+        reads the same bytes.  Any other proxy pickles as a plain copy of its object."""
+        located = locate_buffer(self._proxy_buffer, self._proxy_offset)
+        if located is not None:
+            segment, offset = located
+            return (proxy_in_segment, (self._proxy_schema, segment.name, offset))
         return (restore_object, (self._proxy_schema.declared_class, self._proxy_values()))
 
     def __copy__(self):
@@ -218,6 +224,17 @@ def _location(value):
 _READ_ONLY_MARK = types.MappingProxyType({})
 ProxyBehaviour._proxy_setters = _READ_ONLY_MARK
 ProxyBehaviour._proxy_accessors = {}
+
+
+def proxy_in_segment(schema, name, offset):
+    """The proxy of the struct at ``offset`` of shared segment ``name`` (see ``__reduce__``)."""
+    segment = attach(name)
+    proxy = schema.unpack_from(segment.buffer, offset)
+    try:
+        proxy.__dict__['_proxy_segment'] = segment      # the segment stays mapped and locatable
+    except AttributeError:
+        pass
+    return proxy
 
 
 def restore_object(cls, attributes):

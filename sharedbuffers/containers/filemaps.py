@@ -79,6 +79,61 @@ class MappedLifetime:
     def __exit__(self, *exc_info):
         self.close()
 
+    # -- shared memory ----------------------------------------------------------------------
+
+    @classmethod
+    def build_shared(cls, initializer, name=None, **build_options):
+        """Build into a new named shared-memory segment; other processes open it by name.
+
+        The structure is built into an anonymous temporary file (its size is known only at
+        the end), then copied into a segment of exactly that size, which stays alive while
+        this process does (or until ``shared_segment.unlink()``).
+        """
+        from ..shared_memory import SharedSegment
+        with tempfile.TemporaryFile(dir=build_options.pop('tempdir', None)) as staging:
+            cls.build(initializer, destfile=staging, return_mapper=False, **build_options)
+            size = staging.tell()
+            segment = SharedSegment(max(size, 1), name)
+            staging.seek(0)
+            if staging.readinto(segment.buffer[:size]) != size:
+                raise OSError('short read while copying the built structure into shared memory')
+        return cls._over_segment(segment, 0, size)
+
+    @classmethod
+    def map_shared(cls, name, offset=0, size=None):
+        """The structure stored at ``offset`` of the shared-memory segment called ``name``."""
+        from ..shared_memory import attach
+        segment = attach(name)
+        if size is None:
+            size = segment.size - offset
+        if offset < 0 or size < 0 or offset + size > segment.size:
+            raise ValueError('region %d+%d is outside shared segment %r (%d bytes)'
+                             % (offset, size, name, segment.size))
+        return cls._over_segment(segment, offset, size)
+
+    @classmethod
+    def _over_segment(cls, segment, offset, size):
+        container = cls.map_buffer(segment.buffer[offset:offset + size])
+        container.shared_segment = segment
+        return container
+
+    def __reduce__(self):
+        """A container in shared memory pickles as (class, segment name, offset, size)."""
+        from ..shared_memory import locate_buffer
+        located = locate_buffer(self.buf, getattr(self, 'offset', 0))
+        if located is None:
+            raise TypeError('%s is not in shared memory and cannot be pickled; pickle the path of '
+                            'its file, or build it with build_shared()' % type(self).__name__)
+        segment, offset = located
+        return (_open_shared, (self._pickled_class(), segment.name, offset, len(self.buf) - getattr(self, 'offset', 0)))
+
+    def _pickled_class(self):
+        return type(self)
+
+
+def _open_shared(cls, name, offset, size):
+    return cls.map_shared(name, offset, size)
+
 
 @contextlib.contextmanager
 def atomic_output(path, tempdir=None):
