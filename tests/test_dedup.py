@@ -89,3 +89,15 @@ def test_an_idmap_spanning_consecutive_packs_shares_across_them():
     assert pointer < 0      # points back into the first pack
     whole = first + second
     assert schema.unpack_from(whole, len(first)).text == 'shared'
+
+
+def test_a_failed_rtti_pack_takes_back_its_idmap_entries():
+    from sharedbuffers.mapped_struct import mapped_object
+    idmap = {}
+    shared = 'a shared string that is long enough'
+    with pytest.raises(IndexError):
+        mapped_object.pack_into(['before', shared], bytearray(8), 0, idmap)
+    assert all(key is not shared and key != shared for key in idmap)
+    buffer = bytearray(200)
+    end = mapped_object.pack_into(['after', shared], buffer, 0, idmap)
+    assert mapped_object.unpack_from(buffer, 0) == ['after', shared] and end <= 200

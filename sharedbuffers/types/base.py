@@ -1,6 +1,6 @@
 """What every codec shares: the 1.x class-method interface on top of ``write``/``read``."""
 from ..buffers import as_byte_buffer
-from ..packing import PackContext, check_idmap_position, finish_idmap
+from ..packing import PackContext, check_idmap_position, finish_idmap, forget_from
 
 __all__ = ['VariableCodec', 'pack_value_into']
 
@@ -14,12 +14,17 @@ def pack_value_into(write, value, buffer, offset, idmap, implicit_offs):
     if isolated:
         context.isolated = value
     check_idmap_position(idmap, context.origin)
-    write(value, context)
-    end = offset + len(context.out)
-    if offset < 0 or end > len(buffer):
-        raise IndexError('packing needs %d bytes at offset %d, but the buffer holds %d'
-                         % (len(context.out), offset, len(buffer)))
-    buffer[offset:end] = context.out
+    try:
+        write(value, context)
+        end = offset + len(context.out)
+        if offset < 0 or end > len(buffer):
+            raise IndexError('packing needs %d bytes at offset %d, but the buffer holds %d'
+                             % (len(context.out), offset, len(buffer)))
+        buffer[offset:end] = context.out
+    except BaseException:
+        if not isolated:
+            forget_from(idmap, context.origin)     # nothing was written: its entries would lie
+        raise
     finish_idmap(idmap, context.origin + len(context.out))
     return end
 
