@@ -539,6 +539,11 @@ def build_unpacker(schema):
     ] + fast_path('        ', 'FULL_READ_ONLY') + [
         '    elif type(buf) is bytearray:',
         '        writable = 1',
+        # A read-only byte memoryview (files mapped read-only) is the common case of arrays
+        # and mappings: recognised here without the generic buffer inspection below.
+        '    elif type(buf) is memoryview and buf.readonly and buf.format == "B" and buf.ndim == 1:',
+        '        writable = 0',
+    ] + (fast_path('        ', 'FULL_READ_ONLY') or []) + [
         '    else:',
         '        buf = as_byte_buffer(buf)',
         '        writable = 1 if is_writable(buf) else 0',
