@@ -194,8 +194,12 @@ class MappedFile:
         if self._mmap is not None and self.mode in ('r+', 'w+'):
             self._mmap.flush()
 
-    def close(self):
-        """Flush and unmap; :class:`ViewsAliveError` while views are alive (the mapping stays)."""
+    def close(self, flush=True):
+        """Flush and unmap; :class:`ViewsAliveError` while views are alive (the mapping stays).
+
+        ``flush=False`` skips the (synchronous) flush: the writes of a shared mapping stay in
+        the page cache, where reads of the file see them; they reach the disk in due course.
+        """
         if self._mmap is None:
             return
         alive = self.live_views
@@ -203,7 +207,8 @@ class MappedFile:
             raise ViewsAliveError('cannot close the mapping of %s: %d view%s of it %s still alive'
                                   % (self.filename or 'a file', alive, '' if alive == 1 else 's',
                                      'is' if alive == 1 else 'are'))
-        self.flush()
+        if flush:
+            self.flush()
         self._whole.release()
         try:
             self._mmap.close()
