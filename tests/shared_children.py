@@ -5,7 +5,8 @@ import their target by name, find them.
 """
 import ctypes
 
-from sharedbuffers.mapped_struct import MappedArrayProxyBase, NumericIdMapper, Schema
+from sharedbuffers.mapped_struct import (
+    MappedArrayProxyBase, MappedMappingProxyBase, NumericIdMapper, Schema, StringIdMapper)
 
 
 class Point(ctypes.Structure):
@@ -96,3 +97,13 @@ def bump_records(array, queue):
 def write_label_of_proxy(proxy, queue):
     proxy.total = 2.5
     queue.put(proxy.label)
+
+
+class CountersByName(MappedMappingProxyBase):
+    IdMapper = StringIdMapper
+    ValueArray = CounterArray
+
+
+def read_shared_mapping(name, keys, queue):
+    mapping = CountersByName.map_shared(name)
+    queue.put([mapping[key].hits if key in mapping else None for key in keys])

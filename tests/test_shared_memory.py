@@ -196,3 +196,15 @@ def test_a_proxy_outside_shared_memory_still_pickles_as_a_plain_copy():
     proxy = children.COUNTER_SCHEMA.unpack_from(packed, 0)
     again = pickle.loads(pickle.dumps(proxy))
     assert isinstance(again, children.Counter) and again.label == 'copy'
+
+
+@pytest.mark.parametrize('method', START_METHODS)
+def test_a_mapping_built_in_shared_memory_is_opened_by_name(method):
+    mapping = children.CountersByName.build_shared({'k%d' % i: children.Counter(i, 0.0, 'v') for i in range(300)})
+    queue = multiprocessing.get_context(method).Queue()
+    process = multiprocessing.get_context(method).Process(
+        target=children.read_shared_mapping, args=(mapping.shared_segment.name, ['k0', 'k299', 'nope'], queue))
+    process.start()
+    assert queue.get(timeout=60) == [0, 299, None]
+    process.join(60)
+    mapping.shared_segment.unlink()
