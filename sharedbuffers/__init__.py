@@ -13,7 +13,9 @@ from .mapped_struct import *  # noqa: F401,F403  (the 1.x package exported these
 from .mapped_struct import __all__ as _mapped_struct_names
 from .files import MappedFile, RegionFile, ViewsAliveError
 from .shared_memory import SharedSegment
+from .storage import Storage, StorageFullError
 
 __version__ = '2.0.0.dev0'
-__all__ = ['NATIVE', '__version__', 'MappedFile', 'RegionFile', 'ViewsAliveError', 'SharedSegment'] + list(
+__all__ = ['NATIVE', '__version__', 'MappedFile', 'RegionFile', 'ViewsAliveError', 'SharedSegment', 'Storage',
+           'StorageFullError'] + list(
     _mapped_struct_names)

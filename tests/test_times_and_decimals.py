@@ -135,3 +135,13 @@ def test_a_corrupt_utc_offset_is_a_value_error():
     import struct
     with pytest.raises(ValueError, match='UTC offset'):
         mapped_datetime_tz.unpack_from(struct.pack('=qh', 0, 5000))
+
+
+def test_a_decimal_with_an_absurd_exponent_is_a_clean_value_error():
+    import struct as _struct
+    from sharedbuffers.mapped_struct import mapped_decimal
+    buffer = bytearray(64)
+    mapped_decimal.pack_into(decimal.Decimal("1.5"), buffer, 0)
+    _struct.pack_into('<q', buffer, 0, 1 << 62)
+    with pytest.raises(ValueError, match='corrupt'):
+        mapped_decimal.unpack_from(bytes(buffer), 0)

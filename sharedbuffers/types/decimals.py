@@ -57,8 +57,8 @@ def read_decimal(buffer, offset):
     digits = read_sequence(buffer, offset + 8)
     try:
         return decimal.Decimal((header & 1, tuple(digits), header >> 1))
-    except (ValueError, TypeError):
-        raise ValueError('Decimal at offset %d has invalid digits: corrupt' % (offset,)) from None
+    except (ValueError, TypeError, ArithmeticError):      # InvalidOperation: an absurd exponent
+        raise ValueError('Decimal at offset %d has invalid digits or exponent: corrupt' % (offset,)) from None
 
 
 @public
