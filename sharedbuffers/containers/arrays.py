@@ -221,16 +221,23 @@ class MappedArrayProxyBase(MappedLifetime):
         return self.offset + position
 
     def __getitem__(self, number):
-        if isinstance(number, slice):
+        position = self._index[number]          # negative indexes and IndexError, in C
+        if type(position) is not int:           # a slice of the index
             return [self[index] for index in range(*number.indices(self.index_elements))]
-        return self._unpack(self.buf, self._position(number))
+        if not HEADER_SIZE <= position < self.index_offset:
+            raise ValueError('typed array item %d is at +%d, outside the items area: corrupt' % (number, position))
+        return self._unpack(self.buf, self.offset + position)
 
     def __iter__(self):
         unpack = self._unpack
         buffer = self.buf
-        position = self._position
-        for number in range(self.index_elements):
-            yield unpack(buffer, position(number))
+        offset = self.offset
+        end = self.index_offset
+        for number, position in enumerate(self._index):
+            if not HEADER_SIZE <= position < end:
+                raise ValueError('typed array item %d is at +%d, outside the items area: corrupt'
+                                 % (number, position))
+            yield unpack(buffer, offset + position)
 
     def getter(self, proxy_into=None, no_idmap=False):
         """A function ``get(i) -> proxy`` (proxies are fresh values; ``proxy_into`` is accepted)."""
