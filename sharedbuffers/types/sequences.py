@@ -92,22 +92,16 @@ def write_sequence(value, context):
         _pad8(context)
         return position
     items = value if isinstance(value, list) else list(value)
-    if items and set(map(type, items)) == _INT_ONLY:
-        try:
-            data = bytes(items)             # all in 0..255: the 'B' array, packed in C
-        except ValueError:
-            data = None
-        if data is not None and len(items) < _LONG_LENGTH:
-            out += b'B' + len(items).to_bytes(3, 'little')
-            out += data
-            _pad8(context)
-            return position
     code = _numeric_code(items)
     if code is not None:
-        if code[0] in _SHORT_CODES and len(items) >= _LONG_LENGTH:
-            code = _WIDENED[code]
-        out += _header(code, len(items))
-        out += struct.pack('=%d%s' % (len(items), code.decode()), *items)
+        if code == b'B' and len(items) < _LONG_LENGTH:
+            out += b'B' + len(items).to_bytes(3, 'little')
+            out += bytes(items)             # every item is in 0..255: packed in C
+        else:
+            if code[0] in _SHORT_CODES and len(items) >= _LONG_LENGTH:
+                code = _WIDENED[code]
+            out += _header(code, len(items))
+            out += struct.pack('=%d%s' % (len(items), code.decode()), *items)
         _pad8(context)
         return position
     return _write_pointer_table(items, context)
