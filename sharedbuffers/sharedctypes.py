@@ -27,6 +27,7 @@ import multiprocessing
 import sys
 
 from . import shared_memory
+from .codegen import compile_function
 
 __all__ = ['RawValue', 'RawArray', 'Value', 'Array', 'synchronized', 'copy',
            'Synchronized', 'SynchronizedArray', 'SynchronizedString', 'SynchronizedBase', 'typecode_to_type']
@@ -273,23 +274,36 @@ def _synchronized_structure_class(ctype):
     return wrapper
 
 
-def _locked_property(name):
-    def get(self):
-        acquire = self.acquire      # a local call is faster than a slot-method call
-        acquire()
-        try:
-            return getattr(self._obj, name)
-        finally:
-            self.release()
+_LOCKED_PROPERTY = """
+def get(self):
+    acquire = self.acquire      # a local call is faster than a slot-method call
+    acquire()
+    try:
+        return self._obj.{name}
+    finally:
+        self.release()
 
-    def set(self, value):
-        acquire = self.acquire      # a local call is faster than a slot-method call
-        acquire()
-        try:
-            setattr(self._obj, name, value)
-        finally:
-            self.release()
-    return property(get, set, doc='%s, read and written under the lock' % name)
+def set(self, value):
+    acquire = self.acquire
+    acquire()
+    try:
+        self._obj.{name} = value
+    finally:
+        self.release()
+"""
+
+
+def _locked_property(name):
+    """A property reading and writing ``self._obj.<name>`` under the lock.
+
+    Generated with the attribute name written into the code (``getattr`` with a name would
+    add a call to every access: this is the hot path the stdlib is measured against).
+    """
+    if not name.isidentifier():
+        raise ValueError('%r is not an attribute name' % (name,))
+    namespace = {}
+    get = compile_function(_LOCKED_PROPERTY.format(name=name), 'get', namespace, 'synchronized .%s' % name)
+    return property(get, namespace['set'], doc='%s, read and written under the lock' % name)
 
 
 class SynchronizedBase:
@@ -326,24 +340,6 @@ class Synchronized(SynchronizedBase):
     """A synchronized simple value: ``.value`` reads and writes under the lock."""
     __slots__ = ()
 
-    @property
-    def value(self):
-        acquire = self.acquire      # a local call is faster than a slot-method call
-        acquire()
-        try:
-            return self._obj.value
-        finally:
-            self.release()
-
-    @value.setter
-    def value(self, value):
-        acquire = self.acquire      # a local call is faster than a slot-method call
-        acquire()
-        try:
-            self._obj.value = value
-        finally:
-            self.release()
-
 
 class SynchronizedArray(SynchronizedBase):
     """A synchronized array: indexing and slicing under the lock."""
@@ -373,41 +369,10 @@ class SynchronizedString(SynchronizedArray):
     """A synchronized ``c_char`` array: ``.value`` and ``.raw`` under the lock."""
     __slots__ = ()
 
-    @property
-    def value(self):
-        acquire = self.acquire      # a local call is faster than a slot-method call
-        acquire()
-        try:
-            return self._obj.value
-        finally:
-            self.release()
 
-    @value.setter
-    def value(self, value):
-        acquire = self.acquire      # a local call is faster than a slot-method call
-        acquire()
-        try:
-            self._obj.value = value
-        finally:
-            self.release()
-
-    @property
-    def raw(self):
-        acquire = self.acquire      # a local call is faster than a slot-method call
-        acquire()
-        try:
-            return self._obj.raw
-        finally:
-            self.release()
-
-    @raw.setter
-    def raw(self, value):
-        acquire = self.acquire      # a local call is faster than a slot-method call
-        acquire()
-        try:
-            self._obj.raw = value
-        finally:
-            self.release()
+Synchronized.value = _locked_property('value')
+SynchronizedString.value = _locked_property('value')
+SynchronizedString.raw = _locked_property('raw')
 
 
 def copy(obj):
