@@ -58,20 +58,12 @@ class MappedLifetime:
             vars(self).update(extra)
             self._mmap = mapped
             raise
-        self._mmap = None
+        self.__class__ = _closed_variant(type(self))
 
     def _open_over(self, buffer):
         self.__init__(buffer, 0)
 
-    @property
-    def closed(self):
-        return self._mmap is None and 'buf' not in vars(self)
-
-    def __getattr__(self, name):
-        # Only reached when normal lookup fails: after close() the instance has no state.
-        if not name.startswith('__') and 'buf' not in vars(self):
-            raise ValueError('%s is closed' % type(self).__name__)
-        raise AttributeError(name)
+    closed = False
 
     def __enter__(self):
         return self
@@ -129,6 +121,32 @@ class MappedLifetime:
 
     def _pickled_class(self):
         return type(self)
+
+
+_closed_variants = {}
+
+
+def _closed_variant(cls):
+    """The class a closed container of ``cls`` becomes: every use raises a clear ValueError.
+
+    Switching the class (rather than defining ``__getattr__`` on the containers) keeps
+    attribute lookups of open containers on the interpreter's fast path.
+    """
+    variant = _closed_variants.get(cls)
+    if variant is None:
+        def __getattr__(self, name):
+            if name.startswith('__'):
+                raise AttributeError(name)
+            raise ValueError('%s is closed' % cls.__name__)
+
+        def _refuse(self, *args, **kwargs):
+            raise ValueError('%s is closed' % cls.__name__)
+        variant = type(cls.__name__, (cls,), {
+            '__getattr__': __getattr__, '__getitem__': _refuse, '__iter__': _refuse, '__len__': _refuse,
+            '__contains__': _refuse, 'closed': True, 'close': lambda self: None,
+            '__module__': cls.__module__, '__qualname__': cls.__qualname__})
+        _closed_variants[cls] = variant
+    return variant
 
 
 def _open_shared(cls, name, offset, size):
