@@ -1,9 +1,15 @@
 """Typed arrays, id mappers and mappings beside an in-memory dict/list doing the same job.
 
     .venv/bin/python -m pytest benchmarks/test_bench_containers.py --benchmark-only --benchmark-group-by=group
-"""
-import random
 
+The big ``get_many`` groups compare one thread with two (the ratio is the point: the lookup
+kernels run without the GIL); they build a 1M-row and a 200k-row mapper first.
+"""
+import pickle
+import random
+import tempfile
+
+import numpy
 import pytest
 
 from sharedbuffers.mapped_struct import (
@@ -77,3 +83,89 @@ def test_string_mapper_get(benchmark):
 def test_numeric_mapper_get_many(benchmark):
     keys = [i * 7 for i in PROBES]
     assert benchmark(NUMERIC.get_many, keys) == PROBES
+
+
+@pytest.mark.benchmark(group='id mapper get')
+def test_numeric_mapper_get(benchmark):
+    get = NUMERIC.get
+    keys = [i * 7 for i in PROBES]
+    assert benchmark(lambda: [get(key) for key in keys]) == PROBES
+
+
+@pytest.mark.benchmark(group='id mapper get')
+def test_mapper_get_baseline_dict(benchmark):
+    positions = {name: i for i, name in enumerate(AS_DICT)}
+    get = positions.get
+    benchmark(lambda: [get(name) for name in NAMES])
+
+
+BIG_NUMERIC = 1_000_000
+BIG_STRING = 200_000
+
+
+@pytest.fixture(scope='module')
+def big_numeric_mapper():
+    """A mapper of 1M random 40-bit keys (value = rank) and the keys in random order, as uint64."""
+    generator = numpy.random.default_rng(2)
+    keys = numpy.unique(generator.integers(0, 1 << 40, BIG_NUMERIC + BIG_NUMERIC // 50, dtype=numpy.uint64))
+    keys = keys[:BIG_NUMERIC]
+    return NumericIdMapper.build(zip(keys.tolist(), range(BIG_NUMERIC))), generator.permutation(keys)
+
+
+@pytest.fixture(scope='module')
+def big_string_mapper():
+    names = ['user-%08d@example.org' % i for i in range(BIG_STRING)]
+    probes = names[:]
+    random.Random(3).shuffle(probes)
+    return StringIdMapper.build(zip(names, range(BIG_STRING))), probes
+
+
+@pytest.mark.benchmark(group='id mapper get_many: 1M numeric keys')
+@pytest.mark.parametrize('threads', [1, 2])
+def test_numeric_mapper_get_many_1m(benchmark, big_numeric_mapper, threads):
+    mapper, probes = big_numeric_mapper
+    values = benchmark.pedantic(mapper.get_many, (probes,), {'threads': threads}, rounds=5, warmup_rounds=1)
+    assert len(values) == BIG_NUMERIC and None not in values[:1000]
+
+
+@pytest.mark.benchmark(group='id mapper get_many: 200k string keys')
+@pytest.mark.parametrize('threads', [1, 2])
+def test_string_mapper_get_many_200k(benchmark, big_string_mapper, threads):
+    mapper, probes = big_string_mapper
+    values = benchmark.pedantic(mapper.get_many, (probes,), {'threads': threads}, rounds=5, warmup_rounds=1)
+    assert values[:100] == [int(name[5:13]) for name in probes[:100]]
+
+
+BUILD_RECORDS = [(item.name, item) for item in ITEMS]
+BUILD_PAIRS = [(random.Random(2).getrandbits(64) ^ i, i) for i in range(COUNT * 10)]
+
+
+def _benchmark_writing(benchmark, write):
+    """Time ``write(output)`` into a fresh temporary file."""
+    def run():
+        with tempfile.TemporaryFile() as output:
+            write(output)
+    benchmark(run)
+
+
+@pytest.mark.benchmark(group='build a mapping of 20k records')
+def test_mapping_build(benchmark):
+    _benchmark_writing(benchmark, lambda output: ItemsByName.build(BUILD_RECORDS, output, return_mapper=False))
+
+
+@pytest.mark.benchmark(group='build a mapping of 20k records')
+def test_mapping_build_baseline_pickle(benchmark):
+    _benchmark_writing(benchmark, lambda output: pickle.dump(dict(BUILD_RECORDS), output, pickle.HIGHEST_PROTOCOL))
+
+
+@pytest.mark.benchmark(group='build a numeric id mapper of 200k pairs')
+def test_numeric_mapper_build(benchmark):
+    _benchmark_writing(benchmark, lambda output: NumericIdMapper.build(BUILD_PAIRS, output, return_mapper=False))
+
+
+@pytest.mark.benchmark(group='build a numeric id mapper of 200k pairs')
+def test_numeric_mapper_build_baseline_numpy(benchmark):
+    def sort_and_write(output):
+        rows = numpy.array(BUILD_PAIRS, numpy.uint64)
+        output.write(rows[numpy.lexsort((rows[:, 1], rows[:, 0]))].tobytes())
+    _benchmark_writing(benchmark, sort_and_write)

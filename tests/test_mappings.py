@@ -1,9 +1,13 @@
 """Typed mappings: keys to struct values in one file (FORMAT.md §11)."""
+import io
 import os
 import struct
 import subprocess
+import tempfile
+import tracemalloc
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from conftest import reference_python
 from sharedbuffers.mapped_struct import (
@@ -118,3 +122,58 @@ print(m['k7'].number, m['k49'].name, m.get('zz'))
                             env=dict(os.environ, PYTHONPATH=''))
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ['7', 'n49', 'None']
+
+
+# -- builds in bounded memory ------------------------------------------------------------------
+
+def _mapping_bytes(cls, pairs, **options):
+    output = io.BytesIO()
+    cls.build(pairs, output, return_mapper=False, **options)
+    return output.getvalue()
+
+
+@pytest.mark.parametrize('cls', [ByName, ById, ManyByName], ids=lambda cls: cls.__name__)
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_a_mapping_built_in_many_runs_has_the_bytes_of_the_in_memory_build(cls, data):
+    keys = st.integers(0, 9) if cls is ById else st.sampled_from(['a', 'b', 'ñ']) | st.text(max_size=4)
+    pairs = data.draw(st.lists(st.tuples(keys, st.integers(0, 4)), max_size=50))
+    records = [(key, Item(number, None, 'n%d' % number)) for key, number in pairs]
+    budget = data.draw(st.integers(1, 400))
+    assert _mapping_bytes(cls, records, memory_budget=budget, value_cache_size=3) == \
+        _mapping_bytes(cls, records, value_cache_size=3)
+
+
+def test_a_mapping_build_bigger_than_its_budget_stays_in_bounded_memory(tmp_path):
+    count = 300_000             # the keys alone, held as str, take about 20 MiB
+    records = (('key-%09d' % ((number * 7919) % count), Item(number % 1000)) for number in range(count))
+    path = str(tmp_path / 'by_name.bin')
+    tracemalloc.start()
+    try:
+        ByName.build(records, path, tempdir=str(tmp_path), return_mapper=False, memory_budget=4 << 20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, 'peak %.1f MiB' % (peak / 2 ** 20)
+    mapped = ByName.map_file(path)
+    assert len(mapped) == count and mapped['key-%09d' % ((1234 * 7919) % count)].number == 234
+
+
+def test_a_mapping_build_that_raises_midway_leaves_no_temporary_file_open(tmp_path, monkeypatch):
+    made = []
+    original = tempfile.TemporaryFile
+
+    def recorded(*args, **kwargs):
+        made.append(original(*args, **kwargs))
+        return made[-1]
+
+    def failing_records():
+        for number in range(1000):
+            yield 'k%d' % number, Item(number)
+        raise RuntimeError('the input failed')
+
+    monkeypatch.setattr(tempfile, 'TemporaryFile', recorded)
+    with pytest.raises(RuntimeError, match='the input failed'):
+        ByName.build(failing_records(), str(tmp_path / 'by_name.bin'), tempdir=str(tmp_path), memory_budget=1000)
+    assert len(made) > 2 and all(made_file.closed for made_file in made)
+    assert os.listdir(tmp_path) == []

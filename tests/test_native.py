@@ -694,3 +694,262 @@ def test_lower_bound_on_32_bit_rows(impl):
 def test_lower_bound_checks_that_the_rows_fit(impl):
     with pytest.raises(IndexError, match="does not fit"):
         impl.lower_bound(impl.search_handle(bytes(40)), 8, 3, 2, 8, 1)
+
+
+# --------------------------------------------------------------------------
+# Id-mapper lookups (FORMAT.md §8): one call per lookup, native and fallback alike
+# --------------------------------------------------------------------------
+
+def _stored_key(key, compress=False):
+    from sharedbuffers.types.strings import encode_payload
+    if not compress:
+        return encode_payload(key)
+    import lz4.block
+    data = lz4.block.compress(key)
+    return struct.pack("=H", 0x8000 | len(data)) + data
+
+
+def _string_mapper(rows, width=8, padding=0, compressed=()):
+    """A string mapper written by hand, so rows may share a hash with different keys:
+    ``rows`` are (hash, key bytes, value); the mapper starts at ``padding``.
+    Returns (buffer, mapper offset, index offset, row count)."""
+    head = bytearray(16)
+    cells = []
+    for number, (digest, key, value) in enumerate(sorted(rows, key=lambda row: row[0])):
+        cells.append((digest, len(head), value))
+        head += _stored_key(key, number in compressed)
+    struct.pack_into("=QQ", head, 0, len(cells), len(head))
+    code = "=3Q" if width == 8 else "=3I"
+    index = b"".join(struct.pack(code, *row) for row in cells)
+    return b"\xee" * padding + bytes(head) + index, padding, padding + len(head), len(cells)
+
+
+def _numeric_mapper(rows, width=8, padding=0):
+    code = "=2Q" if width == 8 else "=2I"
+    index = b"".join(struct.pack(code, *row) for row in sorted(rows))
+    return b"\xee" * padding + struct.pack("=QQ", len(rows), 16) + index, padding, padding + 16, len(rows)
+
+
+def _both_handles(mapper, columns, width):
+    buffer, mapper_offset, index_offset, count = mapper
+    return [impl.idmap_handle(buffer, mapper_offset, index_offset, count, columns, width)
+            for impl in (_native, fallback)]
+
+
+def _hash(key, width):
+    return fallback.xxh64(key) if width == 8 else fallback.xxh32(key)
+
+
+@st.composite
+def string_mappers(draw):
+    """(rows, width, padding): distinct keys with their real hash, plus decoy rows that share
+    a key's hash but hold other bytes (collisions, as only a forged hash can make them)."""
+    width = draw(st.sampled_from([4, 8]))
+    keys = draw(st.lists(st.binary(max_size=20), unique=True, max_size=12))
+    value = st.integers(0, (1 << (8 * width)) - 1)
+    rows = [(_hash(key, width), key, draw(value)) for key in keys]
+    for key in draw(st.lists(st.sampled_from(keys), max_size=6)) if keys else []:
+        rows.append((_hash(key, width), key + b"\x00decoy", draw(value)))
+    return rows, width, draw(st.integers(0, 9))
+
+
+@settings(max_examples=120, deadline=None)
+@given(string_mappers(), st.lists(st.binary(max_size=20), max_size=4), st.integers(0, 3))
+def test_idmap_string_lookups_agree_with_the_fallback_and_a_model(mapper, probes, start_row):
+    rows, width, padding = mapper
+    native, pure = _both_handles(_string_mapper(rows, width, padding), 3, width)
+    ordered = sorted(rows, key=lambda row: row[0])
+    for key in [row[1] for row in rows] + probes:
+        matches = [number * 3 + 2 for number, (digest, stored, _) in enumerate(ordered)
+                   if number >= start_row and digest == _hash(key, width) and stored == key]
+        expected = matches[0] if matches else fallback.IDMAP_MISSING
+        assert _native.idmap_find_bytes(native, key, len(key), start_row) == expected
+        assert fallback.idmap_find_bytes(pure, key, len(key), start_row) == expected
+        assert _native.idmap_get_bytes(native, key, len(key)) == fallback.idmap_get_bytes(pure, key, len(key))
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.sampled_from([4, 8]), st.lists(st.tuples(st.integers(0, 40), st.integers(0, 2 ** 32 - 1)), max_size=30),
+       st.lists(st.integers(0, 2 ** 64 - 1), max_size=4), st.integers(0, 9), st.integers(0, 5))
+def test_idmap_numeric_lookups_agree_with_the_fallback_and_a_model(width, rows, probes, padding, start_row):
+    native, pure = _both_handles(_numeric_mapper(rows, width, padding), 2, width)
+    ordered = sorted(rows)
+    for key in [key for key, _ in rows] + probes + [0, 41]:
+        matches = [number * 2 + 1 for number, (stored, _) in enumerate(ordered)
+                   if number >= start_row and stored == key]
+        expected = matches[0] if matches else fallback.IDMAP_MISSING
+        assert _native.idmap_find(native, key, start_row) == fallback.idmap_find(pure, key, start_row) == expected
+        assert _native.idmap_get(native, key) == fallback.idmap_get(pure, key)
+
+
+@settings(max_examples=60, deadline=None)
+@given(string_mappers(), st.lists(st.binary(max_size=20), max_size=8))
+def test_idmap_batch_string_lookups_agree_with_single_ones(mapper, probes):
+    import numpy
+    rows, width, padding = mapper
+    handles = _both_handles(_string_mapper(rows, width, padding), 3, width)
+    keys = [row[1] for row in rows] + probes
+    data = b"".join(keys)
+    ends = numpy.cumsum([len(key) for key in keys], dtype=numpy.uint64)
+    spans = numpy.stack([ends - numpy.array([len(key) for key in keys], numpy.uint64), ends], axis=1) \
+        if keys else numpy.zeros((0, 2), numpy.uint64)
+    outcomes = []
+    for impl, handle in zip((_native, fallback), handles):
+        values, status = numpy.empty(len(keys), numpy.uint64), numpy.empty(len(keys), numpy.int8)
+        assert impl.idmap_find_many_bytes(handle, data, spans, values, status) == len(keys)
+        outcomes.append((values.tolist(), status.tolist()))
+    assert outcomes[0] == outcomes[1]
+    for key, value, status in zip(keys, *outcomes[0]):
+        cell = fallback.idmap_find_bytes(handles[1], key, len(key), 0)
+        assert (value, status) == ((handles[1].cells[cell], fallback.IDMAP_FOUND) if cell >= 0
+                                   else (0, fallback.IDMAP_NOT_FOUND))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from([4, 8]), st.lists(st.tuples(st.integers(0, 2 ** 33), st.integers(0, 2 ** 32 - 1)), max_size=30),
+       st.lists(st.integers(0, 2 ** 64 - 1), max_size=8))
+def test_idmap_batch_numeric_lookups_agree_with_single_ones(width, rows, probes):
+    import numpy
+    rows = [(key % (1 << (8 * width)), value) for key, value in rows]
+    handles = _both_handles(_numeric_mapper(rows, width), 2, width)
+    keys = numpy.array([key for key, _ in rows] + probes, numpy.uint64)
+    outcomes = []
+    for impl, handle in zip((_native, fallback), handles):
+        values, status = numpy.empty(len(keys), numpy.uint64), numpy.empty(len(keys), numpy.int8)
+        assert impl.idmap_find_many(handle, keys, values, status) == len(keys)
+        outcomes.append((values.tolist(), status.tolist()))
+    assert outcomes[0] == outcomes[1]
+    for key, value, status in zip(keys.tolist(), *outcomes[0]):
+        cell = fallback.idmap_find(handles[1], key, 0)
+        assert (value, status) == ((handles[1].cells[cell], fallback.IDMAP_FOUND) if cell >= 0
+                                   else (0, fallback.IDMAP_NOT_FOUND))
+
+
+def test_idmap_compressed_stored_keys_are_left_to_python(impl):
+    key = b"long key " * 100
+    buffer, *geometry = _string_mapper([(_hash(key, 8), key, 5)], compressed={0})
+    handle = impl.idmap_handle(buffer, *geometry, 3, 8)
+    assert impl.idmap_find_bytes(handle, key, len(key), 0) == impl.IDMAP_DEFER
+    assert impl.idmap_get_bytes(handle, key, len(key)) == impl.IDMAP_DEFER
+
+
+def test_idmap_long_stored_keys_are_compared(impl):
+    import random
+    key = random.Random(1).randbytes(40000)     # incompressible, past 0x7FFF: the 10-byte header
+    buffer, *geometry = _string_mapper([(_hash(key, 8), key, 5)])
+    handle = impl.idmap_handle(buffer, *geometry, 3, 8)
+    assert impl.idmap_get_bytes(handle, key, len(key)) == 5
+    assert impl.idmap_get_bytes(handle, key[:-1], len(key) - 1) == impl.IDMAP_MISSING
+
+
+def test_idmap_get_gives_values_beyond_63_bits_as_wide(impl):
+    buffer, *geometry = _numeric_mapper([(7, 2 ** 64 - 1), (8, 2 ** 63 - 1)])
+    handle = impl.idmap_handle(buffer, *geometry, 2, 8)
+    assert impl.idmap_get(handle, 7) == impl.IDMAP_WIDE and impl.idmap_find(handle, 7, 0) == 1
+    assert impl.idmap_get(handle, 8) == 2 ** 63 - 1
+
+
+def test_idmap_32_bit_numeric_lookups_miss_keys_beyond_32_bits(impl):
+    buffer, *geometry = _numeric_mapper([(5, 1)], width=4)
+    handle = impl.idmap_handle(buffer, *geometry, 2, 4)
+    assert impl.idmap_get(handle, 5 + 2 ** 32) == impl.IDMAP_MISSING
+
+
+@pytest.mark.parametrize("key", [-1, 2 ** 64])
+def test_idmap_numeric_keys_outside_64_bits_raise_overflow_error(impl, key):
+    buffer, *geometry = _numeric_mapper([(5, 1)])
+    with pytest.raises(OverflowError):
+        impl.idmap_get(impl.idmap_handle(buffer, *geometry, 2, 8), key)
+
+
+@pytest.mark.parametrize("geometry, error", [
+    ((0, 16, 4, 2, 8), IndexError),         # rows beyond the buffer
+    ((0, 80, 0, 2, 8), IndexError),         # index past the end
+    ((70, 16, 0, 2, 8), IndexError),        # mapper past the end
+    ((0, 16, 1, 4, 8), ValueError),         # four columns
+    ((0, 16, 1, 3, 2), ValueError),         # two-byte cells
+])
+def test_idmap_handle_refuses_a_geometry_outside_the_buffer(impl, geometry, error):
+    with pytest.raises(error):
+        impl.idmap_handle(bytes(64), *geometry)
+
+
+def _corrupt_mapper(key_offset=None, key_bytes=None):
+    """A one-row string mapper whose row points at ``key_offset`` or stores ``key_bytes``."""
+    key = b"k"
+    buffer, mapper_offset, index_offset, count = _string_mapper([(_hash(key, 8), key, 9)], padding=3)
+    buffer = bytearray(buffer)
+    if key_offset is not None:
+        struct.pack_into("=Q", buffer, index_offset + 8, key_offset)
+    if key_bytes is not None:
+        buffer[mapper_offset + 16:index_offset] = key_bytes[:index_offset - mapper_offset - 16].ljust(
+            index_offset - mapper_offset - 16, b"\x00")
+    return bytes(buffer), mapper_offset, index_offset, count
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.integers(0, 80), st.integers(0, 2 ** 64 - 1)).map(lambda offset: _corrupt_mapper(key_offset=offset))
+       | st.binary(min_size=3, max_size=3).map(lambda data: _corrupt_mapper(key_bytes=data)))
+def test_idmap_corrupt_key_data_gives_the_same_status_native_and_fallback(mapper):
+    native, pure = _both_handles(mapper, 3, 8)
+    native_result = _native.idmap_get_bytes(native, b"k", 1)
+    assert native_result == fallback.idmap_get_bytes(pure, b"k", 1)
+    assert native_result in (9, fallback.IDMAP_MISSING, fallback.IDMAP_DEFER, fallback.SB_E_BOUNDS)
+
+
+@pytest.mark.parametrize("offset, why", [(2 ** 64 - 1, "offset wraps around"), (60, "header past the end"),
+                                         (45, "data past the end")])
+def test_idmap_key_offsets_outside_the_buffer_are_a_bounds_status(impl, offset, why):
+    handle = impl.idmap_handle(*_corrupt_mapper(key_offset=offset), 3, 8)
+    assert impl.idmap_get_bytes(handle, b"k", 1) == fallback.SB_E_BOUNDS, why
+
+
+def test_idmap_a_long_header_claiming_more_than_the_buffer_is_a_bounds_status(impl):
+    handle = impl.idmap_handle(*_corrupt_mapper(key_bytes=b"\xff\x7f\xff"), 3, 8)
+    assert impl.idmap_find_bytes(handle, b"k", 1, 0) == fallback.SB_E_BOUNDS
+
+
+def test_idmap_batch_stops_at_the_key_that_meets_corrupt_data(impl):
+    import numpy
+    handle = impl.idmap_handle(*_corrupt_mapper(key_offset=2 ** 40), 3, 8)
+    spans = numpy.array([[0, 1], [1, 2], [0, 1]], numpy.uint64)
+    values, status = numpy.zeros(3, numpy.uint64), numpy.zeros(3, numpy.int8)
+    assert impl.idmap_find_many_bytes(handle, b"zk", spans, values, status) == 1
+    assert status[0] == impl.IDMAP_NOT_FOUND
+
+
+def test_idmap_batch_refuses_spans_outside_the_data(impl):
+    import numpy
+    handle = impl.idmap_handle(*_string_mapper([]), 3, 8)
+    values, status = numpy.zeros(1, numpy.uint64), numpy.zeros(1, numpy.int8)
+    for spans in ([[0, 3]], [[2, 1]]):
+        assert impl.idmap_find_many_bytes(handle, b"ab", numpy.array(spans, numpy.uint64), values, status) \
+            == fallback.SB_E_RANGE
+
+
+def test_idmap_batch_refuses_outputs_shorter_than_the_keys(impl):
+    import numpy
+    handle = impl.idmap_handle(*_numeric_mapper([(1, 2)]), 2, 8)
+    with pytest.raises(ValueError, match="2 keys need"):
+        impl.idmap_find_many(handle, numpy.zeros(2, numpy.uint64), numpy.zeros(1, numpy.uint64),
+                             numpy.zeros(2, numpy.int8))
+
+
+def test_idmap_handle_keeps_its_buffer_alive():
+    import gc
+    buffer, *geometry = _numeric_mapper([(3, 4)])
+    handle = _native.idmap_handle(bytearray(buffer), *geometry, 2, 8)
+    gc.collect()
+    assert _native.idmap_get(handle, 3) == 4
+
+
+def test_idmap_result_codes_match_the_kernels():
+    if not _native.NATIVE:
+        pytest.skip("pure mode: nothing compiled to compare with")
+    from sharedbuffers._native import _kernels
+    lib = _kernels.lib
+    assert (lib.SB_IDMAP_MISSING, lib.SB_IDMAP_DEFER, lib.SB_IDMAP_WIDE, lib.SB_IDMAP_FOUND,
+            lib.SB_IDMAP_NOT_FOUND, lib.SB_IDMAP_DEFERRED, lib.SB_E_BOUNDS, lib.SB_E_RANGE, lib.SB_E_CODE) == (
+        fallback.IDMAP_MISSING, fallback.IDMAP_DEFER, fallback.IDMAP_WIDE, fallback.IDMAP_FOUND,
+        fallback.IDMAP_NOT_FOUND, fallback.IDMAP_DEFERRED, fallback.SB_E_BOUNDS, fallback.SB_E_RANGE,
+        fallback.SB_E_CODE)

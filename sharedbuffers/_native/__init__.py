@@ -11,6 +11,28 @@ Public interface::
     atomic_store(buf, offset, code, value)  sequentially consistent write
     atomic_cas(buf, offset, code, expected, new) -> bool
     atomic_add(buf, offset, code, delta)    returns the new value
+    search_handle(buf), lower_bound(handle, index_offset, count, columns, width, key)
+                                            first row of a sorted index whose column 0 >= key
+
+Id-mapper lookups (one call per lookup or per batch; see kernels.c)::
+
+    idmap_handle(buf, mapper_offset, index_offset, count, columns, width) -> handle
+    idmap_find(handle, key, start_row) -> int
+    idmap_find_bytes(handle, data, length, start_row) -> int     length must be len(data)
+    idmap_get(handle, key) -> int, idmap_get_bytes(handle, data, length) -> int
+    idmap_find_many(handle, keys, values, status) -> int
+    idmap_find_many_bytes(handle, data, spans, values, status) -> int
+    IDMAP_MISSING, IDMAP_DEFER, IDMAP_WIDE  find and get results besides a cell or value (>= 0)
+    IDMAP_FOUND, IDMAP_NOT_FOUND, IDMAP_DEFERRED   per-key batch statuses
+
+A find returns the cell of the value (counted from the start of the rows), IDMAP_MISSING,
+IDMAP_DEFER (a candidate's stored key is compressed: compare in Python) or another negative
+status for corrupt data, which the caller turns into an exception by reading the row in
+Python.  The get functions (single-valued mappers, no start row) return the value itself
+instead of its cell, or IDMAP_WIDE when it does not fit an int64: one read fewer in Python.
+The batch functions return the number of keys, the index of the key that met corrupt data, or
+a negative status for a bad argument.  The compiled and pure versions return the same values
+for the same arguments; the compiled ones run without the GIL.
 
 ``code`` is one of ``bBhHiIqQ`` (integers), ``f``/``d`` (float32/float64,
 compared and updated by bit pattern) or ``?`` (bool; no add).  Values are
@@ -31,7 +53,10 @@ from . import fallback as _fb
 
 __all__ = [
     "NATIVE", "xxh64", "xxh32", "hash_float", "fold_hashes",
-    "atomic_load", "atomic_store", "atomic_cas", "atomic_add",
+    "atomic_load", "atomic_store", "atomic_cas", "atomic_add", "search_handle", "lower_bound",
+    "idmap_handle", "idmap_find", "idmap_find_bytes", "idmap_get", "idmap_get_bytes",
+    "idmap_find_many", "idmap_find_many_bytes",
+    "IDMAP_MISSING", "IDMAP_DEFER", "IDMAP_WIDE", "IDMAP_FOUND", "IDMAP_NOT_FOUND", "IDMAP_DEFERRED",
 ]
 
 _BUFFER_ERRORS = (TypeError, ValueError, BufferError)
@@ -293,6 +318,47 @@ def _search_functions(ffi, lib):
     return search_handle, lower_bound
 
 
+def _idmap_functions(ffi, lib):
+    """Wrappers for the id-mapper kernels; the single-key finds are the kernels themselves."""
+    from_buffer = ffi.from_buffer
+    c_find_many = lib.sb_idmap_find_many
+    c_find_many_bytes = lib.sb_idmap_find_many_bytes
+
+    def idmap_handle(buf, mapper_offset, index_offset, count, columns, width):
+        """An ``sb_idmap *`` describing the rows, which keeps ``buf``'s memory alive."""
+        memory = from_buffer(buf)
+        _fb.check_idmap_geometry(len(memory), mapper_offset, index_offset, count, columns, width)
+        handle = ffi.new("sb_idmap *", {
+            "buf": memory, "buflen": len(memory), "mapper_offset": mapper_offset,
+            "index_offset": index_offset, "count": count, "columns": columns, "width": width})
+        # The struct only points into the buffer: the destructor's default argument is what
+        # holds the buffer for as long as anything can pass the handle to a kernel.
+        return ffi.gc(handle, lambda _, memory=memory: None)
+
+    def _batch_buffers(keys, keys_per_item, values, status):
+        keys = from_buffer("uint64_t[]", keys)
+        count = len(keys) // keys_per_item
+        values = from_buffer("uint64_t[]", values, True)
+        status = from_buffer("int8_t[]", status, True)
+        if len(values) < count or len(status) < count:
+            raise ValueError("%d keys need %d values and statuses, got %d and %d"
+                             % (count, count, len(values), len(status)))
+        return keys, count, values, status
+
+    def idmap_find_many(handle, keys, values, status):
+        keys, count, values, status = _batch_buffers(keys, 1, values, status)
+        return c_find_many(handle, keys, count, values, status)
+
+    def idmap_find_many_bytes(handle, data, spans, values, status):
+        if type(data) is not bytes:
+            data = from_buffer(data)
+        spans, count, values, status = _batch_buffers(spans, 2, values, status)
+        return c_find_many_bytes(handle, data, len(data), spans, count, values, status)
+
+    return (idmap_handle, lib.sb_idmap_find, lib.sb_idmap_find_bytes, lib.sb_idmap_get, lib.sb_idmap_get_bytes,
+            idmap_find_many, idmap_find_many_bytes)
+
+
 _kernels = _load_kernels()
 NATIVE = _kernels is not None
 
@@ -300,8 +366,16 @@ if NATIVE:
     xxh64, xxh32, hash_float, fold_hashes = _hash_functions(_kernels.ffi, _kernels.lib)
     atomic_load, atomic_store, atomic_cas, atomic_add = _atomic_functions(_kernels.ffi, _kernels.lib)
     search_handle, lower_bound = _search_functions(_kernels.ffi, _kernels.lib)
+    (idmap_handle, idmap_find, idmap_find_bytes, idmap_get, idmap_get_bytes,
+     idmap_find_many, idmap_find_many_bytes) = _idmap_functions(_kernels.ffi, _kernels.lib)
 else:
     from .fallback import (  # noqa: F401  (re-exported)
         atomic_add, atomic_cas, atomic_load, atomic_store,
         fold_hashes, hash_float, lower_bound, search_handle, xxh32, xxh64,
+        idmap_handle, idmap_find, idmap_find_bytes, idmap_get, idmap_get_bytes,
+        idmap_find_many, idmap_find_many_bytes,
     )
+
+from .fallback import (  # noqa: E402,F401  (one set of values; kernels.c defines the same)
+    IDMAP_DEFER, IDMAP_DEFERRED, IDMAP_FOUND, IDMAP_MISSING, IDMAP_NOT_FOUND, IDMAP_WIDE,
+)

@@ -24,6 +24,22 @@ CDEF = """
 #define SB_E_RANGE_NEW ...
 #define SB_E_OVERFLOW ...
 #define SB_E_CODE ...
+#define SB_IDMAP_MISSING ...
+#define SB_IDMAP_DEFER ...
+#define SB_IDMAP_WIDE ...
+#define SB_IDMAP_FOUND ...
+#define SB_IDMAP_NOT_FOUND ...
+#define SB_IDMAP_DEFERRED ...
+
+typedef struct {
+    const void *buf;
+    uint64_t buflen;
+    uint64_t mapper_offset;
+    uint64_t index_offset;
+    uint64_t count;
+    uint32_t columns;
+    uint32_t width;
+} sb_idmap;
 
 uint64_t sb_xxh64(const void *data, size_t len, uint64_t seed);
 uint32_t sb_xxh32(const void *data, size_t len, uint32_t seed);
@@ -31,6 +47,14 @@ uint64_t sb_hash_float(double x);
 uint64_t sb_fold_hashes(uint64_t seed, const uint64_t *hashes, size_t n);
 int64_t sb_lower_bound(const void *buf, size_t buflen, size_t index_offset, uint64_t count,
                        unsigned columns, unsigned width, uint64_t key);
+int64_t sb_idmap_find(const sb_idmap *map, uint64_t key, uint64_t start_row);
+int64_t sb_idmap_find_bytes(const sb_idmap *map, const void *key, size_t length, uint64_t start_row);
+int64_t sb_idmap_get(const sb_idmap *map, uint64_t key);
+int64_t sb_idmap_get_bytes(const sb_idmap *map, const void *key, size_t length);
+int64_t sb_idmap_find_many(const sb_idmap *map, const uint64_t *keys, uint64_t n, uint64_t *values,
+                           int8_t *status);
+int64_t sb_idmap_find_many_bytes(const sb_idmap *map, const void *data, size_t data_length,
+                                 const uint64_t *spans, uint64_t n, uint64_t *values, int8_t *status);
 
 int sb_load_int(const void *buf, size_t buflen, ptrdiff_t offset, int code,
                 int64_t *out);

@@ -26,6 +26,8 @@ from typing import NamedTuple
 
 __all__ = [
     "xxh64", "xxh32", "hash_float", "fold_hashes", "search_handle", "lower_bound",
+    "idmap_handle", "idmap_find", "idmap_find_bytes", "idmap_get", "idmap_get_bytes",
+    "idmap_find_many", "idmap_find_many_bytes",
     "atomic_cas", "atomic_add", "atomic_load", "atomic_store",
 ]
 
@@ -463,3 +465,223 @@ def lower_bound(handle, index_offset, count, columns, width, key):
                          % (count, index_offset, len(handle)))
     column0 = handle[index_offset:index_offset + count * stride].cast("Q" if width == 8 else "I")
     return bisect.bisect_left(range(count), key, key=lambda row: column0[row * columns])
+
+
+# --------------------------------------------------------------------------
+# Id-mapper lookups (twins of kernels.c's sb_idmap_* functions)
+# --------------------------------------------------------------------------
+
+# Results of the find functions besides a cell (>= 0); corrupt data gives SB_E_BOUNDS, a shape
+# that is not an id mapper's SB_E_CODE, a key span outside the keys' data SB_E_RANGE.
+IDMAP_MISSING = -6
+IDMAP_DEFER = -7
+IDMAP_WIDE = -8         # idmap_get*: the value found does not fit an int64
+SB_E_BOUNDS = -1
+SB_E_RANGE = -2
+SB_E_CODE = -5
+# Per-key status of the batch functions.
+IDMAP_NOT_FOUND = 0
+IDMAP_FOUND = 1
+IDMAP_DEFERRED = 2
+
+_BYTES_LONG = 0x7FFF
+_BYTES_COMPRESSED = 0x8000
+_INT64_MAX = (1 << 63) - 1
+
+
+class IdmapHandle(NamedTuple):
+    """The fields of kernels.c's ``sb_idmap``, plus views of the rows for reading them."""
+
+    buf: memoryview         # bytes of the buffer holding the mapper
+    buflen: int
+    mapper_offset: int      # key offsets are relative to it
+    index_offset: int
+    count: int
+    columns: int            # 2: (key, value); 3: (hash, key offset, value)
+    width: int              # bytes per cell: 4 or 8
+    cells: memoryview       # the rows as unsigned ints, row after row
+    column0: memoryview     # cells[::columns]
+
+
+def check_idmap_geometry(buflen, mapper_offset, index_offset, count, columns, width):
+    """Raise ValueError for a shape that is not an id mapper's, IndexError when the rows or the
+    mapper start lie outside a buffer of ``buflen`` bytes."""
+    if width not in (4, 8) or columns not in (2, 3):
+        raise ValueError("rows of %d columns of %d bytes are not an id mapper index" % (columns, width))
+    if not (0 <= mapper_offset <= buflen and 0 <= index_offset <= buflen and count >= 0
+            and index_offset + count * columns * width <= buflen):
+        raise IndexError("id mapper at offset %d: index of %d rows at offset %d does not fit in %d bytes"
+                         % (mapper_offset, count, index_offset, buflen))
+
+
+def idmap_handle(buf, mapper_offset, index_offset, count, columns, width):
+    """What the idmap_find functions search, made once per mapper (checks the geometry)."""
+    view = search_handle(buf)
+    check_idmap_geometry(len(view), mapper_offset, index_offset, count, columns, width)
+    cells = view[index_offset:index_offset + count * columns * width].cast("Q" if width == 8 else "I")
+    return IdmapHandle(view, len(view), mapper_offset, index_offset, count, columns, width,
+                       cells, cells[::columns])
+
+
+def _as_uint64(value):
+    """An argument converted as cffi converts it to a uint64_t."""
+    value = index(value)
+    if not 0 <= value <= M64:
+        raise OverflowError("%d does not fit a uint64_t" % value)
+    return value
+
+
+def _idmap_shape_error(handle):
+    """SB_E_CODE or SB_E_BOUNDS when a handle no longer describes an id mapper (kernels.c
+    checks on every call), else None."""
+    if handle.width not in (4, 8) or handle.columns not in (2, 3):
+        return SB_E_CODE
+    if (handle.mapper_offset > handle.buflen or handle.index_offset > handle.buflen
+            or handle.index_offset + handle.count * handle.columns * handle.width > handle.buflen):
+        return SB_E_BOUNDS
+    return None
+
+
+def _idmap_find_checked(handle, key, start_row):
+    if handle.width == 4 and key > M32:
+        return IDMAP_MISSING
+    row = max(bisect.bisect_left(handle.column0, key), start_row)
+    if row < handle.count and handle.column0[row] == key:
+        return row * handle.columns + handle.columns - 1
+    return IDMAP_MISSING
+
+
+def _idmap_stored_key(handle, key_offset):
+    """The stored key at ``key_offset`` (relative to the mapper) as bytes, IDMAP_DEFER when it is
+    compressed, SB_E_BOUNDS when it does not lie in the buffer."""
+    buf, buflen = handle.buf, handle.buflen
+    position = handle.mapper_offset + key_offset
+    if position + 2 > buflen:
+        return SB_E_BOUNDS
+    header = unpack_from("=H", buf, position)[0]
+    position += 2
+    size = header & _BYTES_LONG
+    if size == _BYTES_LONG:
+        if position + 8 > buflen:
+            return SB_E_BOUNDS
+        size = unpack_from("=Q", buf, position)[0]
+        position += 8
+    if position + size > buflen:
+        return SB_E_BOUNDS
+    if header & _BYTES_COMPRESSED:
+        return IDMAP_DEFER
+    return buf[position:position + size]
+
+
+def _idmap_find_bytes_checked(handle, key, start_row):
+    column0, cells = handle.column0, handle.cells
+    digest = xxh64(key) if handle.width == 8 else xxh32(key)
+    row = max(bisect.bisect_left(column0, digest), start_row)
+    while row < handle.count and column0[row] == digest:
+        stored = _idmap_stored_key(handle, cells[row * 3 + 1])
+        if type(stored) is int:
+            return stored
+        if stored == key:
+            return row * 3 + 2
+        row += 1
+    return IDMAP_MISSING
+
+
+def idmap_find(handle, key, start_row):
+    """Cell of the value of the first row at or after ``start_row`` whose column 0 is ``key``
+    (numeric mappers), or IDMAP_MISSING; kernels.c's ``sb_idmap_find``."""
+    key = _as_uint64(key)
+    start_row = _as_uint64(start_row)
+    return _idmap_shape_error(handle) or _idmap_find_checked(handle, key, start_row)
+
+
+def idmap_find_bytes(handle, key, length, start_row):
+    """Cell of the value of the first row at or after ``start_row`` whose stored key is the first
+    ``length`` bytes of ``key`` (string mappers), IDMAP_MISSING, IDMAP_DEFER (a candidate's
+    stored key is compressed) or SB_E_BOUNDS (corrupt data); ``sb_idmap_find_bytes``.
+    ``length`` must not exceed ``len(key)``, as in C."""
+    key = byte_view(key)
+    length = _as_uint64(length)
+    start_row = _as_uint64(start_row)
+    if length > len(key):
+        raise ValueError("key length %d exceeds the key's %d bytes" % (length, len(key)))
+    error = _idmap_shape_error(handle)
+    if error is None and handle.columns != 3:
+        error = SB_E_CODE
+    return error or _idmap_find_bytes_checked(handle, key[:length], start_row)
+
+
+def _idmap_value_result(handle, cell):
+    if cell < 0:
+        return cell
+    value = handle.cells[cell]
+    return IDMAP_WIDE if value > _INT64_MAX else value
+
+
+def idmap_get(handle, key):
+    """The value of the first row whose column 0 is ``key``, IDMAP_WIDE when it does not fit an
+    int64 (idmap_find gives its cell), or another result of idmap_find; ``sb_idmap_get``."""
+    return _idmap_value_result(handle, idmap_find(handle, key, 0))
+
+
+def idmap_get_bytes(handle, key, length):
+    """idmap_find_bytes's answer as a value, like idmap_get; ``sb_idmap_get_bytes``."""
+    return _idmap_value_result(handle, idmap_find_bytes(handle, key, length, 0))
+
+
+def _batch_views(keys, key_format, keys_per_item, values, status):
+    """Flat views of a batch's arrays and its key count; ValueError when the outputs are short."""
+    keys = byte_view(keys).cast(key_format)
+    values = byte_view(values, True).cast("Q")
+    status = byte_view(status, True).cast("b")
+    count = len(keys) // keys_per_item
+    if len(values) < count or len(status) < count:
+        raise ValueError("%d keys need %d values and statuses, got %d and %d"
+                         % (count, count, len(values), len(status)))
+    return keys, count, values, status
+
+
+def idmap_find_many(handle, keys, values, status):
+    """Look up every uint64 of ``keys``: ``values[i]`` and ``status[i]`` (IDMAP_FOUND or
+    IDMAP_NOT_FOUND; 0 for keys not found).  Returns the number of keys, or a negative code for a
+    bad handle; ``sb_idmap_find_many``.  ``values`` is a uint64 buffer, ``status`` an int8 one."""
+    keys, count, values, status = _batch_views(keys, "Q", 1, values, status)
+    error = _idmap_shape_error(handle)
+    if error:
+        return error
+    cells = handle.cells
+    for number, key in enumerate(keys):
+        cell = _idmap_find_checked(handle, key, 0)
+        found = cell >= 0
+        values[number] = cells[cell] if found else 0
+        status[number] = IDMAP_FOUND if found else IDMAP_NOT_FOUND
+    return count
+
+
+def idmap_find_many_bytes(handle, data, spans, values, status):
+    """Look up the keys ``data[spans[2i]:spans[2i + 1]]``: ``values[i]`` and ``status[i]``
+    (IDMAP_FOUND, IDMAP_NOT_FOUND or IDMAP_DEFERRED).  Returns the number of keys; the index of a
+    key that met corrupt data (the keys from there on are left unset); or a negative code for a
+    bad handle or a span outside ``data``; ``sb_idmap_find_many_bytes``."""
+    data = byte_view(data)
+    spans, count, values, status = _batch_views(spans, "Q", 2, values, status)
+    error = _idmap_shape_error(handle)
+    if error is None and handle.columns != 3:
+        error = SB_E_CODE
+    if error:
+        return error
+    if any(spans[2 * number] > spans[2 * number + 1] or spans[2 * number + 1] > len(data)
+           for number in range(count)):
+        return SB_E_RANGE
+    cells = handle.cells
+    for number in range(count):
+        cell = _idmap_find_bytes_checked(handle, data[spans[2 * number]:spans[2 * number + 1]], 0)
+        if cell >= 0:
+            values[number], status[number] = cells[cell], IDMAP_FOUND
+        elif cell == IDMAP_MISSING:
+            values[number], status[number] = 0, IDMAP_NOT_FOUND
+        elif cell == IDMAP_DEFER:
+            values[number], status[number] = 0, IDMAP_DEFERRED
+        else:
+            return number
+    return count

@@ -797,33 +797,31 @@ int sb_add_float(void *buf, size_t buflen, ptrdiff_t offset, int code,
  * checked against the buffer once; reads use memcpy, so unaligned indexes are fine.
  * ------------------------------------------------------------------------------------------ */
 
-static uint64_t sb_column0(const unsigned char *rows, uint64_t row, size_t stride, unsigned width)
+/* The unsigned int of `width` bytes (4 or 8, native byte order) at `at`. */
+static uint64_t read_cell(const unsigned char *at, unsigned width)
 {
     if (width == 8) {
         uint64_t value;
-        memcpy(&value, rows + row * stride, 8);
+        memcpy(&value, at, 8);
         return value;
     } else {
         uint32_t value;
-        memcpy(&value, rows + row * stride, 4);
+        memcpy(&value, at, 4);
         return value;
     }
 }
 
-/* Returns the row (>= 0), or a negative SB_E_* code. */
-int64_t sb_lower_bound(const void *buf, size_t buflen, size_t index_offset, uint64_t count,
-                       unsigned columns, unsigned width, uint64_t key)
+static uint64_t sb_column0(const unsigned char *rows, uint64_t row, size_t stride, unsigned width)
 {
-    const unsigned char *rows;
-    size_t stride;
+    return read_cell(rows + row * stride, width);
+}
+
+/* First row of `count` rows (already checked to lie in the buffer) whose column 0 is >= key. */
+static uint64_t rows_lower_bound(const unsigned char *rows, uint64_t count, size_t stride, unsigned width,
+                                 uint64_t key)
+{
     uint64_t low, high, guess, step, first, last;
 
-    if ((width != 4 && width != 8) || columns == 0 || columns > 3)
-        return SB_E_CODE;
-    stride = (size_t)columns * width;
-    if (index_offset > buflen || count > (buflen - index_offset) / stride || count > (uint64_t)INT64_MAX)
-        return SB_E_BOUNDS;
-    rows = (const unsigned char *)buf + index_offset;
     if (count == 0)
         return 0;
     first = sb_column0(rows, 0, stride, width);
@@ -831,7 +829,7 @@ int64_t sb_lower_bound(const void *buf, size_t buflen, size_t index_offset, uint
     if (key <= first)
         return 0;
     if (key > last)
-        return (int64_t)count;
+        return count;
     /* first < key <= last: interpolate, then gallop to a bracket [low, high) holding the answer */
     guess = (uint64_t)((double)(key - first) / (double)(last - first) * (double)(count - 1));
     if (guess >= count)
@@ -864,5 +862,274 @@ int64_t sb_lower_bound(const void *buf, size_t buflen, size_t index_offset, uint
         else
             high = middle;
     }
-    return (int64_t)low;
+    return low;
+}
+
+/* Returns the row (>= 0), or a negative SB_E_* code. */
+int64_t sb_lower_bound(const void *buf, size_t buflen, size_t index_offset, uint64_t count,
+                       unsigned columns, unsigned width, uint64_t key)
+{
+    size_t stride;
+
+    if ((width != 4 && width != 8) || columns == 0 || columns > 3)
+        return SB_E_CODE;
+    stride = (size_t)columns * width;
+    if (index_offset > buflen || count > (buflen - index_offset) / stride || count > (uint64_t)INT64_MAX)
+        return SB_E_BOUNDS;
+    return (int64_t)rows_lower_bound((const unsigned char *)buf + index_offset, count, stride, width, key);
+}
+
+
+/* ------------------------------------------------------------------------------------------
+ * Id-mapper lookups (FORMAT.md §8)
+ *
+ * One call does a whole lookup: search column 0 for the key (numeric mappers: the key itself;
+ * string mappers: the xxh64 or xxh32 of the key's UTF-8 bytes), then, in string mappers, compare
+ * the stored key of every row with that hash.  A stored key is a bytes value (§4.1) at
+ * mapper_offset + the row's key offset: u16 header (length | 0x8000 when LZ4-compressed), the
+ * length in a following u64 when the header's length bits are 0x7FFF, then the data.
+ *
+ * Results: the cell of the value (row * columns + columns - 1, counted in cells from the start
+ * of the rows) of the first matching row at or after `start_row` (the get functions: the value
+ * itself), SB_IDMAP_MISSING, or SB_IDMAP_DEFER when a candidate's stored key is compressed
+ * (Python inflates and compares).  Corrupt data gives SB_E_BOUNDS, a bad geometry SB_E_CODE or
+ * SB_E_BOUNDS; the Python side then reads the row itself, which raises an error naming the
+ * offending offset.  The geometry is checked on every call and every stored-key read is
+ * bounds-checked, so nothing reads outside the buffer.  fallback.py holds the twins.  These
+ * functions touch no Python objects: cffi runs them without the GIL.
+ * ------------------------------------------------------------------------------------------ */
+
+#define SB_IDMAP_MISSING (-6)   /* no row holds the key */
+#define SB_IDMAP_DEFER   (-7)   /* a candidate row's stored key is compressed */
+#define SB_IDMAP_WIDE    (-8)   /* sb_idmap_get*: the value found does not fit an int64_t */
+
+/* Batch per-key status values. */
+#define SB_IDMAP_FOUND     1
+#define SB_IDMAP_NOT_FOUND 0
+#define SB_IDMAP_DEFERRED  2
+
+#define SB_BYTES_LONG       0x7FFF
+#define SB_BYTES_COMPRESSED 0x8000
+
+/* Where a mapper's rows are; made once per mapper by the Python side. */
+typedef struct {
+    const void *buf;         /* the buffer holding the mapper */
+    uint64_t buflen;         /* its size in bytes */
+    uint64_t mapper_offset;  /* where the mapper starts: key offsets are relative to it */
+    uint64_t index_offset;   /* where the rows start */
+    uint64_t count;          /* number of rows */
+    uint32_t columns;        /* 2: (key, value); 3: (hash, key offset, value) */
+    uint32_t width;          /* bytes per cell: 4 or 8 */
+} sb_idmap;
+
+
+/* SB_OK when the rows lie inside the buffer and the shape is one of an id mapper. */
+static int idmap_check(const sb_idmap *map)
+{
+    size_t stride;
+
+    if ((map->width != 4 && map->width != 8) || (map->columns != 2 && map->columns != 3))
+        return SB_E_CODE;
+    stride = (size_t)map->columns * map->width;
+    if (map->mapper_offset > map->buflen || map->index_offset > map->buflen
+        || map->count > (map->buflen - map->index_offset) / stride || map->count > (uint64_t)INT64_MAX / 3)
+        return SB_E_BOUNDS;
+    return SB_OK;
+}
+
+/* Numeric lookup once the map is checked. */
+static int64_t idmap_find_checked(const sb_idmap *map, uint64_t key, uint64_t start_row)
+{
+    const unsigned char *rows = (const unsigned char *)map->buf + map->index_offset;
+    size_t stride = (size_t)map->columns * map->width;
+    uint64_t row;
+
+    if (map->width == 4 && key > UINT32_MAX)
+        return SB_IDMAP_MISSING;
+    row = rows_lower_bound(rows, map->count, stride, map->width, key);
+    if (row < start_row)
+        row = start_row;
+    if (row < map->count && sb_column0(rows, row, stride, map->width) == key)
+        return (int64_t)(row * map->columns + map->columns - 1);
+    return SB_IDMAP_MISSING;
+}
+
+/* The stored key of a row: SB_OK with *data and *length set, SB_IDMAP_DEFER when it is
+ * compressed, SB_E_BOUNDS when any part of it lies outside the buffer. */
+static int idmap_stored_key(const sb_idmap *map, uint64_t key_offset, const unsigned char **data,
+                            uint64_t *length)
+{
+    uint64_t position, size;
+    uint16_t header;
+
+    if (key_offset > map->buflen - map->mapper_offset)
+        return SB_E_BOUNDS;
+    position = map->mapper_offset + key_offset;
+    if (map->buflen - position < 2)
+        return SB_E_BOUNDS;
+    memcpy(&header, (const unsigned char *)map->buf + position, 2);
+    position += 2;
+    size = header & SB_BYTES_LONG;
+    if (size == SB_BYTES_LONG) {
+        if (map->buflen - position < 8)
+            return SB_E_BOUNDS;
+        memcpy(&size, (const unsigned char *)map->buf + position, 8);
+        position += 8;
+    }
+    if (size > map->buflen - position)
+        return SB_E_BOUNDS;
+    if (header & SB_BYTES_COMPRESSED)
+        return SB_IDMAP_DEFER;
+    *data = (const unsigned char *)map->buf + position;
+    *length = size;
+    return SB_OK;
+}
+
+/* String lookup once the map is checked (3 columns) and the key hashed. */
+static int64_t idmap_find_bytes_checked(const sb_idmap *map, const unsigned char *key, size_t length,
+                                        uint64_t hash, uint64_t start_row)
+{
+    const unsigned char *rows = (const unsigned char *)map->buf + map->index_offset;
+    size_t stride = 3 * (size_t)map->width;
+    uint64_t row = rows_lower_bound(rows, map->count, stride, map->width, hash);
+
+    if (row < start_row)
+        row = start_row;
+    for (; row < map->count && sb_column0(rows, row, stride, map->width) == hash; row++) {
+        const unsigned char *stored;
+        uint64_t stored_length;
+        int rc = idmap_stored_key(map, read_cell(rows + row * stride + map->width, map->width), &stored,
+                                  &stored_length);
+
+        if (rc != SB_OK)
+            return rc;
+        if (stored_length == length && (length == 0 || memcmp(stored, key, length) == 0))
+            return (int64_t)(row * 3 + 2);
+    }
+    return SB_IDMAP_MISSING;
+}
+
+static uint64_t idmap_hash(const sb_idmap *map, const void *key, size_t length)
+{
+    return map->width == 8 ? sb_xxh64(key, length, 0) : sb_xxh32(key, length, 0);
+}
+
+static uint64_t idmap_value(const sb_idmap *map, int64_t cell)
+{
+    const unsigned char *rows = (const unsigned char *)map->buf + map->index_offset;
+
+    return read_cell(rows + (size_t)cell * map->width, map->width);
+}
+
+/* Numeric mappers (and any mapper searched by column 0): the key is column 0. */
+int64_t sb_idmap_find(const sb_idmap *map, uint64_t key, uint64_t start_row)
+{
+    int rc = idmap_check(map);
+
+    if (rc != SB_OK)
+        return rc;
+    return idmap_find_checked(map, key, start_row);
+}
+
+/* String mappers: `length` bytes of UTF-8 at `key`, hashed here. */
+int64_t sb_idmap_find_bytes(const sb_idmap *map, const void *key, size_t length, uint64_t start_row)
+{
+    int rc = idmap_check(map);
+
+    if (rc != SB_OK)
+        return rc;
+    if (map->columns != 3)
+        return SB_E_CODE;
+    return idmap_find_bytes_checked(map, key, length, idmap_hash(map, key, length), start_row);
+}
+
+/* The value a find result stands for: what the get kernels return. */
+static int64_t idmap_value_result(const sb_idmap *map, int64_t cell)
+{
+    uint64_t value;
+
+    if (cell < 0)
+        return cell;
+    value = idmap_value(map, cell);
+    return value > (uint64_t)INT64_MAX ? SB_IDMAP_WIDE : (int64_t)value;
+}
+
+/* Single-valued mappers: the value of the first row holding `key` instead of its cell (saving the
+ * caller a read), SB_IDMAP_WIDE when that value does not fit an int64_t (sb_idmap_find gives
+ * its cell), or any other result of sb_idmap_find. */
+int64_t sb_idmap_get(const sb_idmap *map, uint64_t key)
+{
+    return idmap_value_result(map, sb_idmap_find(map, key, 0));
+}
+
+int64_t sb_idmap_get_bytes(const sb_idmap *map, const void *key, size_t length)
+{
+    return idmap_value_result(map, sb_idmap_find_bytes(map, key, length, 0));
+}
+
+/* Batch of numeric keys: values[i] and status[i] (SB_IDMAP_FOUND or SB_IDMAP_NOT_FOUND; values of
+ * keys not found are 0).  Returns n, or a negative code for a bad geometry. */
+int64_t sb_idmap_find_many(const sb_idmap *map, const uint64_t *keys, uint64_t n, uint64_t *values,
+                           int8_t *status)
+{
+    uint64_t i;
+    int rc = idmap_check(map);
+
+    if (rc != SB_OK)
+        return rc;
+    if (n > (uint64_t)INT64_MAX)
+        return SB_E_RANGE;
+    for (i = 0; i < n; i++) {
+        int64_t cell = idmap_find_checked(map, keys[i], 0);
+
+        if (cell >= 0) {
+            values[i] = idmap_value(map, cell);
+            status[i] = SB_IDMAP_FOUND;
+        } else {
+            values[i] = 0;
+            status[i] = SB_IDMAP_NOT_FOUND;
+        }
+    }
+    return (int64_t)n;
+}
+
+/* Batch of string keys: key i is data[spans[2i], spans[2i + 1]).  status[i] is SB_IDMAP_FOUND,
+ * SB_IDMAP_NOT_FOUND or SB_IDMAP_DEFERRED.  Returns n; a smaller i >= 0 when key i met corrupt
+ * data (keys from i on are left unset); a negative code for a bad geometry or a span outside
+ * `data`. */
+int64_t sb_idmap_find_many_bytes(const sb_idmap *map, const void *data, size_t data_length,
+                                 const uint64_t *spans, uint64_t n, uint64_t *values, int8_t *status)
+{
+    uint64_t i;
+    int rc = idmap_check(map);
+
+    if (rc != SB_OK)
+        return rc;
+    if (map->columns != 3)
+        return SB_E_CODE;
+    if (n > (uint64_t)INT64_MAX / 2)
+        return SB_E_RANGE;
+    for (i = 0; i < n; i++) {
+        if (spans[2 * i] > spans[2 * i + 1] || spans[2 * i + 1] > data_length)
+            return SB_E_RANGE;
+    }
+    for (i = 0; i < n; i++) {
+        const unsigned char *key = (const unsigned char *)data + spans[2 * i];
+        size_t length = (size_t)(spans[2 * i + 1] - spans[2 * i]);
+        int64_t cell = idmap_find_bytes_checked(map, key, length, idmap_hash(map, key, length), 0);
+
+        if (cell >= 0) {
+            values[i] = idmap_value(map, cell);
+            status[i] = SB_IDMAP_FOUND;
+        } else if (cell == SB_IDMAP_MISSING) {
+            values[i] = 0;
+            status[i] = SB_IDMAP_NOT_FOUND;
+        } else if (cell == SB_IDMAP_DEFER) {
+            values[i] = 0;
+            status[i] = SB_IDMAP_DEFERRED;
+        } else {
+            return (int64_t)i;
+        }
+    }
+    return (int64_t)n;
 }

@@ -19,12 +19,17 @@ ObjectIdMapper                   (hash, key offset, value)   the stable hash    
 ===============================  ==========================  ===================  =========
 
 Key offsets are relative to the mapper (1.x wrote absolute file positions in string mappers,
-so a mapper built at a non-zero offset could not be read back).  Lookups binary-search
-column 0 with numpy (``get_many`` looks up a whole batch at once) and, for string and
-object mappers, compare the stored keys of equal-hash rows.  Keys come back with their
-Python type: str keys as ``str``.
+so a mapper built at a non-zero offset could not be read back).  Lookups search column 0
+and, for string and object mappers, compare the stored keys of equal-hash rows.  Numeric and
+string lookups are one native call each (``_native.idmap_find*``: hash, search, compare, all
+bounds-checked); ``get_many`` looks a batch up in chunks, on a thread pool when it is big, as
+the kernels run without the GIL.  Keys come back with their Python type: str keys as ``str``.
 """
+import collections
+import os
 import struct
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy
 
@@ -32,8 +37,9 @@ from .. import _native
 from ..buffers import as_byte_buffer, out_of_bounds
 from ..packing import PackContext
 from ..types.object_index import ObjectIndexView, write_object_index
-from ..types.strings import encode_payload, read_bytes
+from ..types.strings import read_bytes
 from .filemaps import MappedLifetime, map_file_region, write_destination
+from .idmapper_writers import NumericRowsWriter, ObjectRowsWriter, StringRowsWriter
 
 __all__ = ['NumericIdMapper', 'NumericId32Mapper', 'NumericIdMultiMapper', 'NumericId32MultiMapper',
            'StringIdMapper', 'StringId32Mapper', 'StringIdMultiMapper', 'StringId32MultiMapper',
@@ -51,6 +57,171 @@ def _utf8(key):
     raise TypeError('string mapper keys are str or bytes, got %s' % type(key).__name__)
 
 
+def _utf8_or_none(key):
+    """The UTF-8 bytes a string mapper looks ``key`` up by; None when no string mapper holds it."""
+    if type(key) is bytes:
+        return key
+    try:
+        return _utf8(key)
+    except TypeError:
+        return None
+
+
+# Single lookups' kernels and results as module globals: cheaper to reach than attributes.
+_idmap_get = _native.idmap_get
+_idmap_get_bytes = _native.idmap_get_bytes
+_IDMAP_MISSING = _native.IDMAP_MISSING
+
+
+# -- batch lookups: one native call per chunk of keys, chunks on a thread pool -----------------
+
+_IDMAP_FOUND = _native.IDMAP_FOUND
+_IDMAP_DEFERRED = _native.IDMAP_DEFERRED
+# Below this many keys a batch runs in the calling thread: handing pieces to threads costs more
+# than it saves.
+_PARALLEL_MIN_KEYS = 50_000
+_MAX_THREADS = 8
+# Pieces per thread: while the pool looks some up, the calling thread prepares the next pieces'
+# keys and turns finished ones into Python values (work that needs the GIL); small pieces keep
+# every thread busy to the end (8 measured best on 2 cores for 200k-1M keys).
+_PIECES_PER_THREAD = 8
+_pool = None
+_pool_lock = threading.Lock()
+
+
+def _thread_pool():
+    """The executor batch lookups share, made on first use (and again in a forked child)."""
+    global _pool
+    if _pool is None:
+        with _pool_lock:
+            if _pool is None:
+                _pool = ThreadPoolExecutor(_MAX_THREADS, thread_name_prefix='sharedbuffers-idmap')
+    return _pool
+
+
+def _forget_thread_pool():
+    # A forked child has none of the parent's threads; it makes its own pool when it needs one.
+    global _pool, _pool_lock
+    _pool = None
+    _pool_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_thread_pool)
+
+
+def _thread_count(threads):
+    """How many kernels a batch runs at once: ``threads``, or one per core, at most 8."""
+    if threads is None:
+        threads = os.cpu_count() or 1
+    return max(1, min(int(threads), _MAX_THREADS))
+
+
+def _pieces(count, threads):
+    """[start, end) pieces of a batch of ``count`` keys: one when it is small or single-threaded."""
+    if count < _PARALLEL_MIN_KEYS or threads == 1:
+        return [(0, count)]
+    pieces = threads * _PIECES_PER_THREAD
+    edges = [count * part // pieces for part in range(pieces + 1)]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def _uint64_keys(keys):
+    """``keys`` as a uint64 array when they are all ints of 0..2**64-1, else None."""
+    wanted = numpy.asarray(keys)
+    if wanted.ndim != 1 or wanted.dtype.kind not in 'iu' or (
+            wanted.dtype.kind == 'i' and len(wanted) and wanted.min() < 0):
+        return None
+    return numpy.ascontiguousarray(wanted, numpy.uint64)
+
+
+def _packed_keys(keys):
+    """(data, spans, unusable): the UTF-8 of ``keys`` back to back, a (len(keys), 2) uint64 array
+    of each key's [start, end) in data, and a bool mask of the keys that are not str or bytes
+    (None when there are none).  Raises what ``get`` raises for a str that has no UTF-8."""
+    try:
+        joined = '\0'.join(keys)
+        data = joined.encode('utf-8')
+    except (TypeError, UnicodeEncodeError):
+        data = None
+    if data is not None:
+        # The common case in one pass of C: split at the NULs unless a key holds one itself.
+        separators = numpy.flatnonzero(numpy.frombuffer(data, numpy.uint8) == 0)
+        if len(separators) == len(keys) - 1:
+            spans = numpy.empty((len(keys), 2), numpy.uint64)
+            spans[0, 0] = 0
+            spans[1:, 0] = separators + 1
+            spans[:-1, 1] = separators
+            spans[-1, 1] = len(data)
+            return data, spans, None
+    encoded = [_utf8_or_none(key) for key in keys]
+    unusable = numpy.fromiter((item is None for item in encoded), bool, len(encoded))
+    lengths = numpy.fromiter((0 if item is None else len(item) for item in encoded), numpy.uint64, len(encoded))
+    spans = numpy.empty((len(keys), 2), numpy.uint64)
+    numpy.cumsum(lengths, out=spans[:, 1])
+    spans[:, 0] = spans[:, 1] - lengths
+    return b''.join(item for item in encoded if item is not None), spans, unusable if unusable.any() else None
+
+
+class _SharedKernels:
+    """The kernel calls of a batch's pieces, shared by the calling thread and pool threads.
+
+    The caller adds each piece as soon as it has prepared it; pool threads (``serve``) run
+    them in order as they come; when the caller needs a piece that is not done, it runs
+    queued ones itself meanwhile.  So the caller's Python work (preparing, finishing) and the
+    lookups spread over the threads without a fixed split.
+    """
+
+    def __init__(self, count):
+        self._changed = threading.Condition()
+        self._queued = collections.deque()
+        self._closed = False
+        self._outcomes = [Future() for _ in range(count)]
+
+    def add(self, number, call, *arguments):
+        with self._changed:
+            self._queued.append((number, call, arguments))
+            self._changed.notify()
+
+    def close(self):
+        """No more pieces: pool threads leave once the queue is empty."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+    def serve(self):
+        """A pool thread's part: run queued calls until the batch is closed and none are left."""
+        while True:
+            with self._changed:
+                while not self._queued and not self._closed:
+                    self._changed.wait()
+                if not self._queued:
+                    return
+                queued = self._queued.popleft()
+            self._run(*queued)
+
+    def ready(self, number):
+        return self._outcomes[number].done()
+
+    def outcome(self, number):
+        """The result of piece ``number``'s call, running queued calls here while it is not done."""
+        outcome = self._outcomes[number]
+        while not outcome.done():
+            with self._changed:
+                queued = self._queued.popleft() if self._queued else None
+            if queued is None:
+                break
+            self._run(*queued)
+        return outcome.result()
+
+    def _run(self, number, call, arguments):
+        try:
+            result = call(*arguments)
+        except BaseException as error:
+            self._outcomes[number].set_exception(error)
+        else:
+            self._outcomes[number].set_result(result)
+
+
 class _IdMapper(MappedLifetime):
     """What every kind shares: building into files, mapping, row access and lookups."""
     width = 64
@@ -61,17 +232,29 @@ class _IdMapper(MappedLifetime):
 
     @classmethod
     def build(cls, initializer, destfile=None, tempdir=None, return_mapper=True, read_only=True,
-              discard_duplicates=False, discard_duplicate_keys=False):
+              discard_duplicates=False, discard_duplicate_keys=False, memory_budget=None):
         """Write a mapper of ``initializer`` (a dict or an iterable of (key, value) pairs).
 
-        ``discard_duplicate_keys`` keeps one row per key (the smallest value);
-        ``discard_duplicates`` drops repeated (key, value) pairs.
+        ``discard_duplicate_keys`` keeps one row per key (numeric mappers: the smallest
+        value; string mappers: the first given); ``discard_duplicates`` drops repeated
+        (key, value) pairs.  Numeric and string mappers build in bounded memory: rows beyond
+        ``memory_budget`` bytes (default 64 MiB) are sorted in runs in ``tempdir`` and merged
+        (see :mod:`.external_sort`); string keys go straight to the output.  Object mappers
+        hold their keys in memory (the format shares equal keys through a dedup map).
         """
-        pairs = list(initializer.items() if isinstance(initializer, dict) else initializer)
+        pairs = initializer.items() if isinstance(initializer, dict) else initializer
 
         def write(output):
-            output.write(cls._encode(pairs, output.tell(), discard_duplicates, discard_duplicate_keys))
+            cls._write(pairs, output, tempdir, discard_duplicates=discard_duplicates,
+                       discard_duplicate_keys=discard_duplicate_keys, memory_budget=memory_budget)
         return write_destination(destfile, tempdir, write, cls.map_file, return_mapper, read_only)
+
+    @classmethod
+    def _write(cls, pairs, output, tempdir=None, **options):
+        """Write the mapper of ``pairs`` at ``output``'s position (options: those of ``build``)."""
+        with cls._open_writer(output, tempdir, **options) as writer:
+            writer.add_pairs(pairs)
+            writer.finish()
 
     @classmethod
     def _check_value(cls, value):
@@ -80,26 +263,6 @@ class _IdMapper(MappedLifetime):
         if not 0 <= value < 1 << cls.width:
             raise OverflowError('value %d does not fit a %d-bit mapper' % (value, cls.width))
         return int(value)
-
-    @classmethod
-    def _finish(cls, head, rows, start):
-        """Header + key data (``head``) + sorted rows, padded to 32 on the file position."""
-        dtype = numpy.dtype('=u%d' % (cls.width // 8))
-        body = head + numpy.asarray(rows, dtype=dtype).tobytes()
-        gap = (start + len(body)) % 32
-        return body + bytes(32 - gap if gap else 0)
-
-    @staticmethod
-    def _deduplicate(keys, values, discard_duplicates, discard_duplicate_keys):
-        """Row selection for the discard options, on rows already sorted by (key, value)."""
-        if not len(keys):
-            return numpy.ones(0, bool)
-        keep = numpy.ones(len(keys), bool)
-        if discard_duplicate_keys:
-            keep[1:] = keys[1:] != keys[:-1]
-        elif discard_duplicates:
-            keep[1:] = (keys[1:] != keys[:-1]) | (values[1:] != values[:-1])
-        return keep
 
     # -- opening ----------------------------------------------------------------------------
 
@@ -132,11 +295,14 @@ class _IdMapper(MappedLifetime):
             count, self.columns)
         self.hashes = self.rows[:, 0]
         start = offset + index_position
-        # Row reads on the lookup path go through a memoryview (a numpy scalar costs more than
-        # the whole search), and the search itself through the native kernel.
+        # Row reads in Python (multi mappers, object mappers, compressed keys) go through a
+        # memoryview: a numpy scalar costs more than the whole search.
         self._cells = memoryview(buffer)[start:start + count * row_bytes].cast('Q' if self.width == 64 else 'I')
         self._search = _native.search_handle(buffer)
         self._index_start = start
+        # What the lookup kernels search: a whole lookup (search, stored-key comparison) is one
+        # native call on it.
+        self._idmap = _native.idmap_handle(buffer, offset, start, count, self.columns, self.width // 8)
         self._mmap = None
 
     # -- reading ----------------------------------------------------------------------------
@@ -155,7 +321,8 @@ class _IdMapper(MappedLifetime):
         return first, end
 
     def _matching_values(self, key):
-        """Values of the rows whose key equals ``key``, in row order."""
+        """Values of the rows whose key equals ``key``, in row order, read in Python (object
+        mappers; the stored keys the kernels leave to Python: compressed, or corrupt)."""
         column0 = self._column0(key)
         if column0 is None:
             return []
@@ -166,6 +333,72 @@ class _IdMapper(MappedLifetime):
 
     def _row_matches(self, row, key):
         return True
+
+    def _kernel_values(self, find, probe, key):
+        """Values of the rows the native ``find(handle, *probe, start_row)`` matches, in row order."""
+        cells, columns, handle = self._cells, self.columns, self._idmap
+        values = []
+        cell = find(handle, *probe, 0)
+        while cell >= 0:
+            values.append(cells[cell])
+            cell = find(handle, *probe, cell // columns + 1)
+        if cell == _IDMAP_MISSING:
+            return values
+        return _IdMapper._matching_values(self, key)
+
+    def _lookup_batch(self, keys, threads, prepare, kernel, finish):
+        """The list of values of a batch of ``keys``, looked up in pieces.
+
+        For keys [start, end): ``prepare(start, end)`` gives (arguments, context) in this thread;
+        ``kernel(handle, *arguments, values, status)`` runs without the GIL, on this thread or
+        one of ``threads - 1`` pool threads (see :class:`_SharedKernels`); ``finish(start, end,
+        context, values, status)`` gives the piece's values in this thread, in order."""
+        handle = self._idmap
+        threads = _thread_count(threads)
+
+        def run(arguments, size):
+            values = numpy.empty(size, numpy.uint64)
+            status = numpy.empty(size, numpy.int8)
+            return kernel(handle, *arguments, values, status), values, status
+
+        def collect(start, end, context, outcome):
+            done, values, status = outcome
+            if done != end - start:
+                if done >= 0:       # corrupt data: reading the row in Python raises, naming the offset
+                    _IdMapper._matching_values(self, keys[start + done])
+                raise SystemError('id mapper batch kernel returned %d for %d keys' % (done, end - start))
+            return finish(start, end, context, values, status)
+
+        pieces = _pieces(len(keys), threads)
+        if len(pieces) == 1:
+            arguments, context = prepare(0, len(keys))
+            return collect(0, len(keys), context, run(arguments, len(keys)))
+        kernels = _SharedKernels(len(pieces))
+        for _ in range(threads - 1):
+            _thread_pool().submit(kernels.serve)
+        result, contexts, finished = [], [], 0
+        try:
+            for number, (start, end) in enumerate(pieces):
+                arguments, context = prepare(start, end)
+                contexts.append(context)
+                kernels.add(number, run, arguments, end - start)
+                while finished <= number and kernels.ready(finished):     # finish while preparing
+                    result += collect(*pieces[finished], contexts[finished], kernels.outcome(finished))
+                    finished += 1
+        finally:
+            kernels.close()
+        for number in range(finished, len(pieces)):
+            result += collect(*pieces[number], contexts[number], kernels.outcome(number))
+        return result
+
+    def _values_list(self, values, status, default, keys):
+        """The list ``get_many`` returns: found values, ``default`` for the rest; keys the
+        kernel deferred (compressed stored keys) are looked up one by one."""
+        result = values.tolist()
+        if len(status) and status.min() != _IDMAP_FOUND:
+            for number in numpy.flatnonzero(status != _IDMAP_FOUND).tolist():
+                result[number] = self.get(keys[number], default) if status[number] == _IDMAP_DEFERRED else default
+        return result
 
     def get(self, key, default=None):
         values = self._matching_values(key)
@@ -180,15 +413,18 @@ class _IdMapper(MappedLifetime):
         return value
 
     def __contains__(self, key):
-        return bool(self._matching_values(key))
+        return self.get(key, _MISSING) is not _MISSING
 
     has_key = __contains__
 
     def get_iter(self, key):
         return iter(self._matching_values(key))
 
-    def get_many(self, keys, default=None):
-        """Look up a batch of keys; returns a list (of lists for multi mappers)."""
+    def get_many(self, keys, default=None, threads=None):
+        """Look up a batch of keys; returns a list (of lists for multi mappers).
+
+        Numeric and string mappers look a big batch up in chunks on ``threads`` threads (None:
+        one per core, at most 8) without the GIL; other kinds ignore ``threads``."""
         return [self.get(key, default) for key in keys]
 
     def items(self):
@@ -218,11 +454,12 @@ class _IdMapper(MappedLifetime):
         return self.keys()
 
     @classmethod
-    def merge(cls, parts, destfile=None, tempdir=None, discard_duplicates=False, discard_duplicate_keys=False):
-        """One mapper holding the rows of every mapper in ``parts``."""
-        pairs = [pair for part in parts for pair in part.items()]
+    def merge(cls, parts, destfile=None, tempdir=None, discard_duplicates=False, discard_duplicate_keys=False,
+              memory_budget=None):
+        """One mapper holding the rows of every mapper in ``parts`` (streamed, like ``build``)."""
+        pairs = (pair for part in parts for pair in part.items())
         return cls.build(pairs, destfile, tempdir, discard_duplicates=discard_duplicates,
-                         discard_duplicate_keys=discard_duplicate_keys)
+                         discard_duplicate_keys=discard_duplicate_keys, memory_budget=memory_budget)
 
 
 class NumericIdMapper(_IdMapper):
@@ -243,34 +480,70 @@ class NumericIdMapper(_IdMapper):
         return int(key)
 
     @classmethod
-    def _encode(cls, pairs, start, discard_duplicates, discard_duplicate_keys):
-        dtype = numpy.dtype('=u%d' % (cls.width // 8))
-        keys = numpy.array([cls._key_for_build(key) for key, _ in pairs], dtype=dtype)
-        values = numpy.array([cls._check_value(value) for _, value in pairs], dtype=dtype)
-        order = numpy.lexsort((values, keys))
-        keys, values = keys[order], values[order]
-        keep = cls._deduplicate(keys, values, discard_duplicates, discard_duplicate_keys)
-        keys, values = keys[keep], values[keep]
-        rows = numpy.stack([keys, values], axis=1) if len(keys) else numpy.zeros((0, 2), dtype)
-        return cls._finish(_HEADER.pack(len(keys), 16), rows, start)
+    def _open_writer(cls, output, tempdir=None, **options):
+        return NumericRowsWriter(cls, output, tempdir, **options)
 
     def _key_of_row(self, row):
         return int(self.rows[row, 0])
 
-    def get_many(self, keys, default=None):
-        """Vectorized lookup of many int keys (one searchsorted over the whole batch)."""
+    def get(self, key, default=None):
+        if type(key) is not int:
+            key = self._column0(key)
+            if key is None:
+                return default
+        try:
+            value = _idmap_get(self._idmap, key)
+        except OverflowError:       # a negative int, or one beyond 64 bits
+            return default
+        if value >= 0:
+            return value
+        if value == _IDMAP_MISSING:
+            return default
+        values = self._matching_values(key)     # a value beyond 63 bits
+        return values[0] if values else default
+
+    # [] and `in`: the common case in one kernel call; anything else goes through get.
+    def __getitem__(self, key):
+        if type(key) is int:
+            try:
+                value = _idmap_get(self._idmap, key)
+            except OverflowError:
+                raise KeyError(key) from None
+            if value >= 0:
+                return value
+        return _IdMapper.__getitem__(self, key)
+
+    def __contains__(self, key):
+        if type(key) is int:
+            try:
+                value = _idmap_get(self._idmap, key)
+            except OverflowError:
+                return False
+            if value >= 0 or value == _IDMAP_MISSING:
+                return value >= 0
+        return _IdMapper.__contains__(self, key)
+
+    def _matching_values(self, key):
+        column0 = self._column0(key)
+        return [] if column0 is None else self._kernel_values(_native.idmap_find, (column0,), key)
+
+    def get_many(self, keys, default=None, threads=None):
+        """Look up many int keys in native calls (a uint64 numpy array is the fastest input)."""
         if self.multi:
             return super().get_many(keys, default)
-        wanted = numpy.asarray(keys)
-        if wanted.dtype.kind not in 'iu' or (len(wanted) and (wanted.min() < 0 or int(wanted.max()) >= 1 << self.width)):
-            return super().get_many(keys, default)
-        wanted = wanted.astype(self.hashes.dtype)
-        found = numpy.searchsorted(self.hashes, wanted, 'left')
-        inside = found < self.count
-        hit = numpy.zeros(len(wanted), bool)
-        hit[inside] = self.hashes[found[inside]] == wanted[inside]
-        values = self.rows[numpy.minimum(found, max(self.count - 1, 0)), -1] if self.count else numpy.zeros(0)
-        return [int(value) if ok else default for value, ok in zip(values, hit)]
+        if not isinstance(keys, (list, tuple, numpy.ndarray)):
+            keys = list(keys)
+
+        def prepare(start, end):
+            # Converted piece by piece, so that a list's conversion overlaps other pieces' lookups.
+            wanted = _uint64_keys(keys[start:end])
+            return ((numpy.zeros(end - start, numpy.uint64) if wanted is None else wanted,), wanted is None)
+
+        def finish(start, end, one_by_one, values, status):
+            if one_by_one:      # keys that are not all ints of 0..2**64-1: get decides for each
+                return [self.get(key, default) for key in keys[start:end]]
+            return self._values_list(values, status, default, None)
+        return self._lookup_batch(keys, threads, prepare, _native.idmap_find_many, finish)
 
 
 class NumericId32Mapper(NumericIdMapper):
@@ -279,6 +552,9 @@ class NumericId32Mapper(NumericIdMapper):
 
 class NumericIdMultiMapper(NumericIdMapper):
     multi = True
+    get = _IdMapper.get
+    __getitem__ = _IdMapper.__getitem__
+    __contains__ = _IdMapper.__contains__
 
 
 class NumericId32MultiMapper(NumericIdMultiMapper):
@@ -301,43 +577,65 @@ class StringIdMapper(_IdMapper):
             return None
 
     @classmethod
-    def _encode(cls, pairs, start, discard_duplicates, discard_duplicate_keys):
-        head = bytearray(16)
-        hashes, offsets, values = [], [], []
-        for key, value in pairs:
-            data = _utf8(key)
-            hashes.append(cls._hash(data))
-            offsets.append(len(head))
-            values.append(cls._check_value(value))
-            head += encode_payload(data)
-        if cls.width == 32 and len(head) >= 1 << 32:
-            raise OverflowError('a 32-bit string mapper holds at most 4 GiB of keys')
-        dtype = numpy.dtype('=u%d' % (cls.width // 8))
-        rows = numpy.array([hashes, offsets, values], dtype=dtype).T.reshape(len(pairs), 3)
-        rows = rows[numpy.argsort(rows[:, 0])] if len(pairs) else rows
-        rows = cls._discard(rows, pairs, discard_duplicates, discard_duplicate_keys, head)
-        _HEADER.pack_into(head, 0, len(rows), len(head))
-        return cls._finish(bytes(head), rows, start)
-
-    @classmethod
-    def _discard(cls, rows, pairs, discard_duplicates, discard_duplicate_keys, head):
-        if not (discard_duplicates or discard_duplicate_keys) or not len(rows):
-            return rows
-        seen = set()
-        keep = []
-        for number, (_, key_offset, value) in enumerate(rows):
-            key = bytes(read_bytes(head, int(key_offset)))
-            identity = key if discard_duplicate_keys else (key, int(value))
-            if identity not in seen:
-                seen.add(identity)
-                keep.append(number)
-        return rows[keep]
+    def _open_writer(cls, output, tempdir=None, **options):
+        return StringRowsWriter(cls, output, tempdir, _utf8, **options)
 
     def _stored_key(self, row):
         return read_bytes(self.buf, self.offset + self._cells[row * 3 + 1])
 
     def _row_matches(self, row, key):
         return self._stored_key(row) == _utf8(key)
+
+    def get(self, key, default=None):
+        data = key.encode() if type(key) is str else _utf8_or_none(key)
+        if data is None:
+            return default
+        value = _idmap_get_bytes(self._idmap, data, len(data))
+        if value >= 0:
+            return value
+        if value == _IDMAP_MISSING:
+            return default
+        # A value beyond 63 bits, a compressed stored key, or corrupt data (raises): read in Python.
+        values = _IdMapper._matching_values(self, key)
+        return values[0] if values else default
+
+    # [] and `in`: the common case in one kernel call; anything else goes through get.
+    def __getitem__(self, key):
+        if type(key) is str:
+            data = key.encode()
+            value = _idmap_get_bytes(self._idmap, data, len(data))
+            if value >= 0:
+                return value
+        return _IdMapper.__getitem__(self, key)
+
+    def __contains__(self, key):
+        if type(key) is str:
+            data = key.encode()
+            value = _idmap_get_bytes(self._idmap, data, len(data))
+            if value >= 0 or value == _IDMAP_MISSING:
+                return value >= 0
+        return _IdMapper.__contains__(self, key)
+
+    def _matching_values(self, key):
+        data = _utf8_or_none(key)
+        return [] if data is None else self._kernel_values(_native.idmap_find_bytes, (data, len(data)), key)
+
+    def get_many(self, keys, default=None, threads=None):
+        """Look up many str or bytes keys in native calls that hash and compare in C."""
+        if self.multi:
+            return super().get_many(keys, default)
+        if not isinstance(keys, (list, tuple)):
+            keys = list(keys)
+
+        def prepare(start, end):
+            data, spans, unusable = _packed_keys(keys[start:end])
+            return (data, spans), unusable
+
+        def finish(start, end, unusable, values, status):
+            if unusable is not None:
+                status[unusable] = _native.IDMAP_NOT_FOUND
+            return self._values_list(values, status, default, keys[start:end])
+        return self._lookup_batch(keys, threads, prepare, _native.idmap_find_many_bytes, finish)
 
     def _key_of_row(self, row):
         data = self._stored_key(row)
@@ -353,6 +651,9 @@ class StringId32Mapper(StringIdMapper):
 
 class StringIdMultiMapper(StringIdMapper):
     multi = True
+    get = _IdMapper.get
+    __getitem__ = _IdMapper.__getitem__
+    __contains__ = _IdMapper.__contains__
 
 
 class StringId32MultiMapper(StringIdMultiMapper):
@@ -405,6 +706,10 @@ class ObjectIdMapper(_IdMapper):
                            padding_origin=-start)
         return bytes(context.out)
 
+    @classmethod
+    def _open_writer(cls, output, tempdir=None, **options):
+        return ObjectRowsWriter(cls, output, tempdir, **options)
+
     def __init__(self, buffer, offset=0):
         super().__init__(buffer, offset)
         self._view = ObjectIndexView(buffer, offset)
@@ -424,3 +729,4 @@ class ObjectIdMapper(_IdMapper):
         if key_offset > 0x7FFFFFFFFFFFFFFF:
             key_offset -= 1 << 64
         return self._view.key_at(key_offset)
+

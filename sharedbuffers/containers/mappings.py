@@ -60,26 +60,31 @@ class MappedMappingProxyBase(MappedLifetime):
 
     @classmethod
     def build(cls, initializer, destfile=None, tempdir=None, value_array_kwargs=None, id_mapper_kwargs=None,
-              value_cache_size=1024, return_mapper=True, read_only=True):
-        """Write a mapping of ``initializer`` (a dict or an iterable of (key, value) pairs)."""
+              value_cache_size=1024, return_mapper=True, read_only=True, memory_budget=None):
+        """Write a mapping of ``initializer`` (a dict or an iterable of (key, value) pairs).
+
+        Builds in bounded memory: the distinct values stream into a temporary typed array while
+        the keys stream into the id mapper, whose rows beyond ``memory_budget`` bytes (default
+        64 MiB) are sorted in runs in ``tempdir`` (object-keyed mappings hold their keys).
+        """
         def write(output):
-            cls._write(initializer, output, tempdir, value_cache_size, id_mapper_kwargs or {})
+            cls._write(initializer, output, tempdir, value_cache_size, id_mapper_kwargs or {}, memory_budget)
         return write_destination(destfile, tempdir, write, cls.map_file, return_mapper, read_only)
 
     @classmethod
-    def _write(cls, initializer, output, tempdir, value_cache_size, id_mapper_kwargs):
+    def _write(cls, initializer, output, tempdir, value_cache_size, id_mapper_kwargs, memory_budget=None):
         pairs = initializer.items() if isinstance(initializer, dict) else initializer
         values = _PackedValues(cls.ValueArray.schema, value_cache_size)
-        keyed = []
-        with tempfile.TemporaryFile(dir=tempdir) as array_file:
+        start = output.tell()
+        with tempfile.TemporaryFile(dir=tempdir) as array_file, \
+                cls.IdMapper._open_writer(output, tempdir, memory_budget=memory_budget, **id_mapper_kwargs) as keys:
             def unique_values():
                 for key, value in pairs:
-                    keyed.append((key, values.index_of(value)))
+                    keys.add(key, values.index_of(value))
                     while values.pending:
                         yield values.pending.pop(0)
             cls.ValueArray._write(unique_values(), array_file, cls.ValueArray.schema, None, tempdir, packed=True)
-            start = output.tell()
-            cls.IdMapper.build(keyed, output, tempdir=tempdir, return_mapper=False, **id_mapper_kwargs)
+            keys.finish()
             gap = output.tell() % 32
             if gap:
                 output.write(bytes(32 - gap))
