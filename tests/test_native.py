@@ -943,9 +943,8 @@ def test_idmap_handle_keeps_its_buffer_alive():
     assert _native.idmap_get(handle, 3) == 4
 
 
+@NATIVE_ONLY
 def test_idmap_result_codes_match_the_kernels():
-    if not _native.NATIVE:
-        pytest.skip("pure mode: nothing compiled to compare with")
     from sharedbuffers._native import _kernels
     lib = _kernels.lib
     assert (lib.SB_IDMAP_MISSING, lib.SB_IDMAP_DEFER, lib.SB_IDMAP_WIDE, lib.SB_IDMAP_FOUND,
