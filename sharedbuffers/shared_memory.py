@@ -26,7 +26,6 @@ import atexit
 import bisect
 import mmap
 import os
-import secrets
 import threading
 import weakref
 
@@ -58,7 +57,7 @@ class SharedSegment:
     def __init__(self, size, name=None):
         if not isinstance(size, int) or size <= 0:
             raise ValueError('a shared segment needs a positive size, not %r' % (size,))
-        self.name = name or 'sb_%d_%s' % (os.getpid(), secrets.token_hex(6))
+        self.name = name or 'sb_%d_%s' % (os.getpid(), os.urandom(6).hex())
         self._owner_pid = os.getpid()
         self._mmap, self._unlinked = None, False
         if _posixshmem is not None:
