@@ -11,7 +11,8 @@ written in shared memory (``type(p).field.add``/``cas`` update them atomically),
 What differs from the stdlib, and why:
 
 * The memory comes from :mod:`sharedbuffers.shared_memory` (named segments), so a raw value
-  or array pickles as *(segment name, offset)* at any time (through a queue, a pipe, a
+  or array (a plain ctypes object, as in the stdlib) pickles as *(segment name, offset)* at
+  any time (through a queue, a pipe, a
   manager), not only while spawning a child; the receiver maps the same memory, nothing is
   copied.  Under ``fork`` the child simply inherits the mapping.
 * Filling from a buffer (a numpy array, an ``array.array``, bytes) is one ``memmove``; any
@@ -22,6 +23,7 @@ What differs from the stdlib, and why:
   work per access (see benchmarks/test_bench_sharedctypes.py).
 """
 import array
+import copyreg
 import ctypes
 import multiprocessing
 import sys
@@ -60,37 +62,35 @@ def _rebuild_type(description):
     return description[1]
 
 
-class _SharedCData:
-    """Mixin of the ctypes objects made here: pickled as (block, type), never as bytes."""
-    __slots__ = ()
-
-    def __reduce__(self):
-        return (_shared_instance, (self._sb_block, _describe(type(self).__bases__[1])))
-
-    def __repr__(self):
-        base = type(self).__bases__[1]
-        if issubclass(base, ctypes._SimpleCData):
-            return '%s(%r)' % (base.__name__, self.value)
-        return '<%s object in shared memory at %#x>' % (base.__name__, ctypes.addressof(self))
-
-
-_shared_types = {}
-
-
-def _shared_type(ctype):
-    """The subclass of ``ctype`` whose instances pickle by reference (made once per type)."""
-    shared = _shared_types.get(ctype)
-    if shared is None:
-        shared = type(ctype.__name__, (_SharedCData, ctype), {'__slots__': (), '__module__': ctype.__module__})
-        _shared_types[ctype] = shared
-    return shared
-
-
 def _shared_instance(block, description):
-    ctype = _rebuild_type(description)
-    obj = _shared_type(ctype).from_buffer(block.segment.buffer, block.offset)
+    return _instance_at(block, _rebuild_type(description))
+
+
+def _instance_at(block, ctype):
+    """The ctypes object of type ``ctype`` over ``block`` (kept alive by the object).
+
+    The object is an instance of the plain ctypes type, as the stdlib's are: a subclass,
+    even an empty one, makes every ``.value`` read or item access 1-2% slower, and those are
+    what users time against ``multiprocessing.sharedctypes``.  It pickles by reference
+    through a ``copyreg`` reducer registered for the type, which hands every other instance
+    of the type to ctypes' own reduction, unchanged.
+    """
+    if ctype not in _reduced_by_reference:
+        copyreg.pickle(ctype, _reduce_shared_value)
+        _reduced_by_reference.add(ctype)
+    obj = ctype.from_buffer(block.segment.buffer, block.offset)
     obj._sb_block = block
     return obj
+
+
+_reduced_by_reference = set()
+
+
+def _reduce_shared_value(obj):
+    block = obj.__dict__.get('_sb_block')
+    if block is None:
+        return obj.__reduce__()         # not ours: ctypes pickles a copy of the bytes
+    return (_shared_instance, (block, _describe(type(obj))))
 
 
 def _ctype_of(typecode_or_type):
@@ -116,10 +116,7 @@ def _schema_of(typecode_or_type):
 
 
 def _new(ctype):
-    block = shared_memory.heap.allocate(ctypes.sizeof(ctype))
-    obj = _shared_type(ctype).from_buffer(block.segment.buffer, block.offset)
-    obj._sb_block = block
-    return obj
+    return _instance_at(shared_memory.heap.allocate(ctypes.sizeof(ctype)), ctype)
 
 
 # -- raw values and arrays ----------------------------------------------------------------
@@ -263,8 +260,6 @@ _structure_wrappers = {}
 
 def _synchronized_structure_class(ctype):
     """A wrapper class with one locked property per field of a ctypes structure."""
-    if isinstance(ctype, type) and issubclass(ctype, _SharedCData):
-        ctype = ctype.__bases__[1]
     wrapper = _structure_wrappers.get(ctype)
     if wrapper is None:
         names = [field[0] for klass in reversed(ctype.__mro__) for field in vars(klass).get('_fields_', ())]
@@ -380,8 +375,6 @@ def copy(obj):
     if isinstance(obj, SynchronizedBase):
         obj = obj.get_obj()
     ctype = type(obj)
-    if isinstance(obj, _SharedCData):
-        ctype = ctype.__bases__[1]
     result = _new(ctype)
     ctypes.memmove(ctypes.addressof(result), ctypes.addressof(obj), ctypes.sizeof(ctype))
     return result

@@ -294,3 +294,16 @@ def test_an_array_of_records_is_shared_with_children(method):
 def test_an_array_of_records_needs_records_not_a_size():
     with pytest.raises(TypeError, match='built from the records'):
         RawArray(children.COUNTER_SCHEMA, 10)
+
+
+def test_ctypes_objects_outside_shared_memory_still_pickle_as_copies():
+    RawValue('i', 1)                            # registers the by-reference reducer for c_int
+    plain = ctypes.c_int(5)
+    again = pickle.loads(pickle.dumps(plain))
+    again.value = 6
+    assert plain.value == 5 and again.value == 6
+
+
+def test_shared_values_are_plain_ctypes_instances_like_the_stdlib():
+    assert type(RawValue('d')) is ctypes.c_double
+    assert type(RawArray('i', 3)) is ctypes.c_int * 3
