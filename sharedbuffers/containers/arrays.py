@@ -29,7 +29,7 @@ import numpy
 from ..buffers import as_byte_buffer, out_of_bounds
 from ..safe_pickle import load_schema
 from ..types.numbers import FIXED_FORMATS
-from .filemaps import MappedLifetime, map_file_region, write_destination
+from .filemaps import MappedLifetime, write_destination
 
 __all__ = ['MappedArrayProxyBase']
 
@@ -133,15 +133,6 @@ class MappedArrayProxyBase(MappedLifetime):
         return cls(as_byte_buffer(buf), offset)
 
     @classmethod
-    def map_file(cls, fileobj, offset=0, size=None, read_only=True, mode=None):
-        """The array stored at ``offset`` of a file (an open file or a path), memory-mapped."""
-        view, mapping = map_file_region(fileobj, offset, size, read_only, mode)
-        mapped = cls(view, 0)
-        mapped._mmap = mapping
-        mapped._file = fileobj
-        return mapped
-
-    @classmethod
     def map_zipfile(cls, zipped, member, read_only=True):
         """The array stored as an uncompressed (ZIP_STORED) member of a zip file."""
         import zipfile
@@ -183,7 +174,6 @@ class MappedArrayProxyBase(MappedLifetime):
         self.index_elements = count
         self._index = memoryview(buffer)[offset + index_offset:offset + index_offset + 8 * count].cast('Q')
         self._mmap = None
-        self._file = None
         if count and self._index[0] < HEADER_SIZE:
             raise ValueError('Cannot reliably map version-0 buffers')
         if count and min_reader > VERSION:

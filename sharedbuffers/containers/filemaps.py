@@ -45,23 +45,30 @@ class MappedLifetime:
         if self._mmap is not None:
             self._mmap.flush()
 
+    @classmethod
+    def map_file(cls, fileobj, offset=0, size=None, read_only=True, mode=None):
+        """The structure stored at ``offset`` of a file (an open file or a path), memory-mapped.
+
+        ``size`` bounds the region (to the end of the file when None); ``mode`` is one of
+        ``'r'``, ``'r+'``, ``'c'`` (``read_only`` picks between the first two when None).
+        """
+        view, mapping = map_file_region(fileobj, offset, size, read_only, mode)
+        mapped = cls(view)
+        mapped._mmap = mapping
+        return mapped
+
     def close(self):
         mapped = self._mmap
         if mapped is None:
             return
-        extra = {name: value for name, value in vars(self).items() if name in ('_file',)}
         vars(self).clear()
         try:
             mapped.close()
         except BufferError:
-            self._open_over(mapped.buffer)
-            vars(self).update(extra)
+            self.__init__(mapped.buffer)
             self._mmap = mapped
             raise
         self.__class__ = _closed_variant(type(self))
-
-    def _open_over(self, buffer):
-        self.__init__(buffer, 0)
 
     closed = False
 

@@ -38,7 +38,7 @@ from ..buffers import as_byte_buffer, out_of_bounds
 from ..packing import PackContext
 from ..types.object_index import ObjectIndexView, write_object_index
 from ..types.strings import read_bytes
-from .filemaps import MappedLifetime, map_file_region, write_destination
+from .filemaps import MappedLifetime, write_destination
 from .idmapper_writers import NumericRowsWriter, ObjectRowsWriter, StringRowsWriter
 
 __all__ = ['NumericIdMapper', 'NumericId32Mapper', 'NumericIdMultiMapper', 'NumericId32MultiMapper',
@@ -269,13 +269,6 @@ class _IdMapper(MappedLifetime):
     @classmethod
     def map_buffer(cls, buf, offset=0):
         return cls(as_byte_buffer(buf), offset)
-
-    @classmethod
-    def map_file(cls, fileobj, offset=0, size=None, read_only=True, mode=None):
-        view, mapping = map_file_region(fileobj, offset, size, read_only, mode)
-        mapper = cls(view, 0)
-        mapper._mmap = mapping
-        return mapper
 
     def __init__(self, buffer, offset=0):
         size = len(buffer)
@@ -550,11 +543,17 @@ class NumericId32Mapper(NumericIdMapper):
     width = 32
 
 
-class NumericIdMultiMapper(NumericIdMapper):
+class _MultiValued:
+    """Multi mappers answer through the generic lookups (every value of a key, as a list);
+    the single-call kernels of the single-valued classes return one value."""
     multi = True
     get = _IdMapper.get
     __getitem__ = _IdMapper.__getitem__
     __contains__ = _IdMapper.__contains__
+
+
+class NumericIdMultiMapper(_MultiValued, NumericIdMapper):
+    """Int keys to every value stored for them."""
 
 
 class NumericId32MultiMapper(NumericIdMultiMapper):
@@ -649,11 +648,8 @@ class StringId32Mapper(StringIdMapper):
     width = 32
 
 
-class StringIdMultiMapper(StringIdMapper):
-    multi = True
-    get = _IdMapper.get
-    __getitem__ = _IdMapper.__getitem__
-    __contains__ = _IdMapper.__contains__
+class StringIdMultiMapper(_MultiValued, StringIdMapper):
+    """str/bytes keys to every value stored for them."""
 
 
 class StringId32MultiMapper(StringIdMultiMapper):

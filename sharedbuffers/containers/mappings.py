@@ -18,7 +18,7 @@ import struct
 import tempfile
 
 from ..buffers import as_byte_buffer
-from .filemaps import MappedLifetime, map_file_region, write_destination
+from .filemaps import MappedLifetime, write_destination
 
 __all__ = ['MappedMappingProxyBase', 'MappedMultiMappingProxyBase']
 
@@ -104,17 +104,6 @@ class MappedMappingProxyBase(MappedLifetime):
         if size is None:
             size = len(buffer) - offset
         return cls(memoryview(buffer)[offset:offset + size])
-
-    @classmethod
-    def map_file(cls, fileobj, offset=0, size=None, read_only=True, mode=None):
-        """The mapping stored at ``offset`` of a file (running to its end unless ``size``)."""
-        view, mapping = map_file_region(fileobj, offset, size, read_only, mode)
-        mapped = cls(view)
-        mapped._mmap = mapping
-        return mapped
-
-    def _open_over(self, buffer):
-        self.__init__(buffer)
 
     def __init__(self, view):
         size = len(view)

@@ -354,8 +354,9 @@ class BaseObjectPool:
         self._preload_size = None   # bytes the preloaded objects take at the start of a section
 
     def _mktemp(self):
-        """A new, empty, binary read-write file to map one section on."""
-        raise NotImplementedError
+        """A new, empty, binary read-write file to map one section on (1.x's abstract hook)."""
+        raise NotImplementedError('%s does not say where sections live: subclass it and define _mktemp(), '
+                                  'or use TemporaryObjectPool' % type(self).__name__)
 
     def __enter__(self):
         return self
