@@ -493,6 +493,11 @@ class mapped_object_with_schema:
     def read(self, buffer, offset):
         return self.schema.unpack_from(buffer, offset)
 
+    @property
+    def nested_schema(self):
+        """The schema whose ``unpack_from`` reads values of this codec (C field readers call it)."""
+        return self.schema
+
     def pack_into(self, obj, buf, offs, idmap=None, implicit_offs=0):
         return self.schema.pack_into(obj, buf, offs, idmap, implicit_offs=implicit_offs)
 

@@ -45,6 +45,8 @@ from .shared_memory import attach, locate_buffer
 from .codegen import compile_function
 from .types.numbers import check_fixed_value
 from .types.proxied import proxied_dict, proxied_frozenset, proxied_list, proxied_tuple
+from .types.sequences import mapped_list, mapped_tuple
+from .types.sets import mapped_frozenset
 from .types.strings import mapped_bytes, mapped_unicode
 
 __all__ = ['StructProxy', 'LiveField', 'LazyField', 'build_shape_class', 'build_unpacker',
@@ -387,6 +389,28 @@ class AbsentField:
 
 
 _LAZY_FIELDS = {mapped_bytes: LazyBytesField, mapped_unicode: LazyStrField}
+_C_PROXIES = _native.proxies        # None in pure mode: the Python descriptors above are used
+if _C_PROXIES is not None:
+    _C_FIELD_KINDS = {mapped_bytes: _C_PROXIES.KIND_BYTES, mapped_unicode: _C_PROXIES.KIND_STR,
+                      mapped_list: _C_PROXIES.KIND_LIST, mapped_tuple: _C_PROXIES.KIND_TUPLE,
+                      mapped_frozenset: _C_PROXIES.KIND_FROZENSET}
+
+
+def _lazy_field(name, pointer_offset, codec, writable):
+    """The descriptor of a variable-size attribute: in C for snapshot proxies when compiled.
+
+    The C reader decodes the common encodings itself and hands every other case to
+    ``codec.read``, so both give the same values and errors.  A nested struct is read by its
+    schema's ``unpack_from`` (``codec.nested_schema``), as ``codec.read`` does.
+    """
+    if _C_PROXIES is None or writable:
+        return _LAZY_FIELDS.get(codec, LazyField)(name, pointer_offset, codec.read)
+    nested = getattr(codec, 'nested_schema', None)
+    if nested is not None:
+        kind, read = _C_PROXIES.KIND_STRUCT, nested
+    else:
+        kind, read = _C_FIELD_KINDS.get(codec, _C_PROXIES.KIND_GENERIC), codec.read
+    return _C_PROXIES.FieldReader(name, pointer_offset, kind, read, _IMMUTABLE, ProxyBehaviour)
 
 
 def _metaclass_for(bases, own):
@@ -414,8 +438,7 @@ def build_shape_class(schema, has, none, writable):
     index = VALUES_START
     for field in layout.fields:
         if field.codec is not None:
-            lazy = _LAZY_FIELDS.get(field.codec, LazyField)
-            namespace[field.name] = lazy(field.name, field.offset, field.codec.read)
+            namespace[field.name] = _lazy_field(field.name, field.offset, field.codec, writable)
             ctypes_fields.append(('_proxy_pointer_' + field.name, ctypes.c_int64))
             continue
         live = LiveField(schema.display_name, field.name, field.struct_code, field.offset)
@@ -569,6 +592,13 @@ def build_unpacker(schema):
         '        raise bad_offset(schema, buf, offset, schema.shape(has, none).fixed_size) from None',
     ]) + '\n'
     unpack_from = compile_function(source, 'unpack_from', namespace, 'unpack %s' % schema.display_name)
+    if _C_PROXIES is not None and full_format:
+        # The fast path above, in C; every other case still runs the generated function.
+        full = schema.shape(slot_mask, 0)
+        fixed = [(field.struct_code, field.offset) for field in full.fields if field.codec is None]
+        unpack_from = _C_PROXIES.SnapshotUnpacker(
+            namespace['FULL_READ_ONLY'], unpack_from, slot_mask, header.size // 2,
+            struct.calcsize(full_format), fixed)
     return unpack_from, shapes
 
 

@@ -3,6 +3,8 @@
 Public interface::
 
     NATIVE                                  True when the compiled kernels are used
+    proxies                                 the C proxy module (_proxies: SnapshotUnpacker,
+                                            FieldReader; see proxies.c), or None in pure mode
     xxh64(data, seed=0) -> int              XXH64 of a C-contiguous buffer's raw bytes
     xxh32(data, seed=0) -> int              XXH32, likewise
     hash_float(x) -> int                    float part of the stable hash
@@ -359,8 +361,20 @@ def _idmap_functions(ffi, lib):
             idmap_find_many, idmap_find_many_bytes)
 
 
+def _load_proxies():
+    """The C proxy module, or None (pure mode or not built): the callers keep their Python code."""
+    if _pure_requested():
+        return None
+    try:
+        from . import _proxies
+    except ImportError:
+        return None
+    return _proxies
+
+
 _kernels = _load_kernels()
 NATIVE = _kernels is not None
+proxies = _load_proxies()
 
 if NATIVE:
     xxh64, xxh32, hash_float, fold_hashes = _hash_functions(_kernels.ffi, _kernels.lib)

@@ -1,0 +1,781 @@
+/*
+ * Proxy construction and field decoding, in C: module sharedbuffers._native._proxies.
+ *
+ * Why this exists beside the cffi kernels
+ * ---------------------------------------
+ * The cffi kernels work on raw memory and return C numbers: hashing, searching, atomics.
+ * Making a proxy or decoding a field is different work: its result is Python objects (a
+ * tuple subclass, a str, a list of ints, a frozenset).  Through cffi each of those would
+ * still be built by Python code after the call, and on the hot paths measured by the
+ * benchmarks (unpack one record, read every field of a fresh proxy) that Python code *is*
+ * the cost.  So these two steps are written against the CPython C API:
+ *
+ *   SnapshotUnpacker   schema.unpack_from for the common shape: every attribute present and
+ *                      not None, over bytes or a read-only byte memoryview.  One call reads
+ *                      the header, checks it, and builds the proxy tuple
+ *                      (buffer, offset, has, none, fixed values...).  Everything else (other
+ *                      shapes, writable buffers, bad offsets, extra arguments) goes to the
+ *                      generated Python unpacker it wraps, so results and errors are the
+ *                      generated code's.
+ *   FieldReader        the descriptor of a variable-size attribute of a snapshot proxy: it
+ *                      follows the attribute's pointer and decodes short str/bytes, numeric
+ *                      lists, tuples and frozensets, and nested structs without running
+ *                      Python code.  Anything else (long or compressed strings, pointer
+ *                      tables, corrupt data) goes to the codec's own reader, so results and
+ *                      errors are the pure-Python ones.  Immutable results are kept in the
+ *                      proxy's __dict__, as LazyField does.
+ *
+ * The pure-Python path (SHAREDBUFFERS_PURE=1, or this module missing) gives the same values
+ * and raises the same exceptions; the test suite runs both.  Every read is bounds-checked
+ * against the buffer's length before memory is touched.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <stdint.h>
+#include <string.h>
+
+/* -- reading the buffer ------------------------------------------------------------------ */
+
+/* The bytes of a buffer object: bytes are read in place, anything else through the buffer
+ * protocol (which refuses a released memoryview, a closed mmap...). */
+typedef struct {
+    const unsigned char *data;
+    Py_ssize_t size;
+    Py_buffer view;
+    int has_view;
+} ByteSpan;
+
+static int
+span_open(PyObject *buffer, ByteSpan *span)
+{
+    if (PyBytes_CheckExact(buffer)) {
+        span->data = (const unsigned char *)PyBytes_AS_STRING(buffer);
+        span->size = PyBytes_GET_SIZE(buffer);
+        span->has_view = 0;
+        return 0;
+    }
+    if (PyObject_GetBuffer(buffer, &span->view, PyBUF_SIMPLE) < 0)
+        return -1;
+    span->data = (const unsigned char *)span->view.buf;
+    span->size = span->view.len;
+    span->has_view = 1;
+    return 0;
+}
+
+static void
+span_close(ByteSpan *span)
+{
+    if (span->has_view) {
+        PyBuffer_Release(&span->view);
+        span->has_view = 0;
+    }
+}
+
+/* True when [position, position + length) lies inside a buffer of `size` bytes. */
+static inline int
+in_bounds(Py_ssize_t position, Py_ssize_t length, Py_ssize_t size)
+{
+    return position >= 0 && length >= 0 && length <= size && position <= size - length;
+}
+
+static inline uint16_t load_u16(const unsigned char *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+static inline uint32_t load_u32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline uint64_t load_u64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static inline int64_t load_i64(const unsigned char *p) { int64_t v; memcpy(&v, p, 8); return v; }
+
+/* Size of one value of a struct code (standard sizes, as struct's '=' mode), 0 if unknown. */
+static Py_ssize_t
+code_size(char code)
+{
+    switch (code) {
+    case 'b': case 'B': case '?': return 1;
+    case 'h': case 'H': return 2;
+    case 'i': case 'I': case 'f': return 4;
+    case 'q': case 'Q': case 'd': return 8;
+    default: return 0;
+    }
+}
+
+/* The Python value of one number of struct code `code` at p (as struct.unpack_from('=' code)). */
+static PyObject *
+decode_number(char code, const unsigned char *p)
+{
+    switch (code) {
+    case 'b': return PyLong_FromLong((long)(int8_t)p[0]);
+    case 'B': return PyLong_FromLong((long)p[0]);
+    case '?': return PyBool_FromLong(p[0] != 0);
+    case 'h': { int16_t v; memcpy(&v, p, 2); return PyLong_FromLong(v); }
+    case 'H': return PyLong_FromLong(load_u16(p));
+    case 'i': { int32_t v; memcpy(&v, p, 4); return PyLong_FromLong(v); }
+    case 'I': return PyLong_FromUnsignedLong(load_u32(p));
+    case 'q': return PyLong_FromLongLong(load_i64(p));
+    case 'Q': return PyLong_FromUnsignedLongLong(load_u64(p));
+    case 'f': { float v; memcpy(&v, p, 4); return PyFloat_FromDouble((double)v); }
+    case 'd': { double v; memcpy(&v, p, 8); return PyFloat_FromDouble(v); }
+    default:
+        PyErr_Format(PyExc_SystemError, "sharedbuffers: unknown struct code %c", code);
+        return NULL;
+    }
+}
+
+/* -- SnapshotUnpacker -------------------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyTypeObject *proxy_class;      /* shape class of "all present, none None" */
+    PyObject *fallback;             /* the generated unpack_from: every other case */
+    unsigned long long slot_mask;   /* has bitmap of the full shape */
+    int bitmap_size;                /* bytes of each bitmap: 1, 2, 4 or 8 */
+    Py_ssize_t snapshot_size;       /* bytes covered by header and fixed part */
+    Py_ssize_t count;               /* number of fixed-size values */
+    char *codes;                    /* struct code of each fixed value */
+    Py_ssize_t *offsets;            /* offset of each fixed value from the struct start */
+} SnapshotUnpacker;
+
+static unsigned long long
+load_bitmap(const unsigned char *p, int size)
+{
+    switch (size) {
+    case 1: return p[0];
+    case 2: return load_u16(p);
+    case 4: return load_u32(p);
+    default: return load_u64(p);
+    }
+}
+
+/* The proxy of the struct at `offset` when it has the full shape, or NULL without an
+ * exception set when this is a case for the fallback. */
+static PyObject *
+unpack_full_shape(SnapshotUnpacker *self, PyObject *buffer, PyObject *offset_object)
+{
+    const unsigned char *data;
+    Py_ssize_t size, offset = 0;
+    PyObject *values[4 + 64];
+    PyObject *proxy;
+    Py_ssize_t i, count = self->count;
+    unsigned long long has, none;
+
+    if (PyBytes_CheckExact(buffer)) {
+        data = (const unsigned char *)PyBytes_AS_STRING(buffer);
+        size = PyBytes_GET_SIZE(buffer);
+    }
+    else if (PyMemoryView_Check(buffer)) {
+        /* A read-only, one-dimensional byte view still holding its buffer.  The proxy keeps
+         * a reference to the view, and the view keeps its exporter alive. */
+        Py_buffer *view = PyMemoryView_GET_BUFFER(buffer);
+        if (!view->readonly || view->ndim != 1 || view->itemsize != 1 || view->buf == NULL
+                || view->format == NULL || strcmp(view->format, "B") != 0
+                || (view->strides != NULL && view->strides[0] != 1))
+            return NULL;
+        /* A released view: let the generic path raise its ValueError. */
+        if (((PyMemoryViewObject *)buffer)->flags & _Py_MEMORYVIEW_RELEASED)
+            return NULL;
+        data = (const unsigned char *)view->buf;
+        size = view->len;
+    }
+    else
+        return NULL;
+
+    if (offset_object != NULL) {
+        if (!PyLong_CheckExact(offset_object))
+            return NULL;
+        offset = PyLong_AsSsize_t(offset_object);
+        if (offset == -1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return NULL;
+        }
+    }
+    if (!in_bounds(offset, self->snapshot_size, size))
+        return NULL;
+    has = load_bitmap(data + offset, self->bitmap_size);
+    none = load_bitmap(data + offset + self->bitmap_size, self->bitmap_size);
+    if (has != self->slot_mask || none != 0)
+        return NULL;
+
+    values[0] = Py_NewRef(buffer);
+    values[1] = offset_object != NULL ? Py_NewRef(offset_object) : PyLong_FromLong(0);
+    values[2] = PyLong_FromUnsignedLongLong(has);
+    values[3] = PyLong_FromLong(0);
+    for (i = 0; i < count; i++)
+        values[4 + i] = decode_number(self->codes[i], data + offset + self->offsets[i]);
+    for (i = 0; i < 4 + count; i++)
+        if (values[i] == NULL)
+            goto error;
+
+    proxy = self->proxy_class->tp_alloc(self->proxy_class, 4 + count);
+    if (proxy == NULL)
+        goto error;
+    for (i = 0; i < 4 + count; i++)
+        PyTuple_SET_ITEM(proxy, i, values[i]);
+    return proxy;
+
+error:
+    for (i = 0; i < 4 + count; i++)
+        Py_XDECREF(values[i]);
+    if (!PyErr_Occurred())
+        PyErr_NoMemory();
+    return NULL;
+}
+
+static PyObject *
+unpacker_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    SnapshotUnpacker *self = (SnapshotUnpacker *)callable;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+
+    if (kwnames == NULL && (nargs == 1 || nargs == 2)) {
+        PyObject *proxy = unpack_full_shape(self, args[0], nargs == 2 ? args[1] : NULL);
+        if (proxy != NULL || PyErr_Occurred())
+            return proxy;
+    }
+    return PyObject_Vectorcall(self->fallback, args, nargsf, kwnames);
+}
+
+static PyObject *
+unpacker_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"proxy_class", "fallback", "slot_mask", "bitmap_size",
+                               "snapshot_size", "fields", NULL};
+    PyObject *proxy_class, *fallback, *fields, *sequence = NULL;
+    unsigned long long slot_mask;
+    int bitmap_size;
+    Py_ssize_t snapshot_size, i;
+    SnapshotUnpacker *self;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!OKinO:SnapshotUnpacker", keywords,
+                                     &PyType_Type, &proxy_class, &fallback, &slot_mask,
+                                     &bitmap_size, &snapshot_size, &fields))
+        return NULL;
+    if (!PyType_IsSubtype((PyTypeObject *)proxy_class, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "proxy_class must be a tuple subclass");
+        return NULL;
+    }
+    if (!PyCallable_Check(fallback)) {
+        PyErr_SetString(PyExc_TypeError, "fallback must be callable");
+        return NULL;
+    }
+    if (bitmap_size != 1 && bitmap_size != 2 && bitmap_size != 4 && bitmap_size != 8) {
+        PyErr_Format(PyExc_ValueError, "bitmap_size must be 1, 2, 4 or 8, not %d", bitmap_size);
+        return NULL;
+    }
+    sequence = PySequence_Fast(fields, "fields must be a sequence of (code, offset) pairs");
+    if (sequence == NULL)
+        return NULL;
+    if (PySequence_Fast_GET_SIZE(sequence) > 64) {
+        PyErr_SetString(PyExc_ValueError, "a struct holds at most 64 fixed-size values");
+        goto error;
+    }
+    self = (SnapshotUnpacker *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        goto error;
+    self->vectorcall = unpacker_vectorcall;
+    self->proxy_class = (PyTypeObject *)Py_NewRef(proxy_class);
+    self->fallback = Py_NewRef(fallback);
+    self->slot_mask = slot_mask;
+    self->bitmap_size = bitmap_size;
+    self->snapshot_size = snapshot_size;
+    self->count = PySequence_Fast_GET_SIZE(sequence);
+    self->codes = PyMem_Calloc(self->count + 1, 1);
+    self->offsets = PyMem_Calloc(self->count + 1, sizeof(Py_ssize_t));
+    if (self->codes == NULL || self->offsets == NULL) {
+        Py_DECREF(self);
+        PyErr_NoMemory();
+        goto error;
+    }
+    for (i = 0; i < self->count; i++) {
+        const char *code;
+        Py_ssize_t offset;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(sequence, i), "sn", &code, &offset)) {
+            Py_DECREF(self);
+            goto error;
+        }
+        if (strlen(code) != 1 || code_size(code[0]) == 0) {
+            PyErr_Format(PyExc_ValueError, "unsupported struct code %R", PySequence_Fast_GET_ITEM(sequence, i));
+            Py_DECREF(self);
+            goto error;
+        }
+        if (offset < 2 * bitmap_size || offset > snapshot_size - code_size(code[0])) {
+            PyErr_Format(PyExc_ValueError, "field offset %zd outside the snapshot of %zd bytes",
+                         offset, snapshot_size);
+            Py_DECREF(self);
+            goto error;
+        }
+        self->codes[i] = code[0];
+        self->offsets[i] = offset;
+    }
+    Py_DECREF(sequence);
+    return (PyObject *)self;
+
+error:
+    Py_XDECREF(sequence);
+    return NULL;
+}
+
+static int
+unpacker_traverse(SnapshotUnpacker *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->proxy_class);
+    Py_VISIT(self->fallback);
+    return 0;
+}
+
+static int
+unpacker_clear(SnapshotUnpacker *self)
+{
+    Py_CLEAR(self->proxy_class);
+    Py_CLEAR(self->fallback);
+    return 0;
+}
+
+static void
+unpacker_dealloc(SnapshotUnpacker *self)
+{
+    PyObject_GC_UnTrack(self);
+    unpacker_clear(self);
+    PyMem_Free(self->codes);
+    PyMem_Free(self->offsets);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+unpacker_get_fallback(SnapshotUnpacker *self, void *closure)
+{
+    return Py_NewRef(self->fallback);
+}
+
+static PyGetSetDef unpacker_getset[] = {
+    {"fallback", (getter)unpacker_get_fallback, NULL, "the generated unpack_from this one wraps", NULL},
+    {NULL}
+};
+
+static PyTypeObject SnapshotUnpacker_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "sharedbuffers._native._proxies.SnapshotUnpacker",
+    .tp_basicsize = sizeof(SnapshotUnpacker),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "unpack_from(buf, offset=0, ...) of one schema: the full shape over read-only bytes in C, "
+              "everything else through the generated fallback.",
+    .tp_new = unpacker_new,
+    .tp_dealloc = (destructor)unpacker_dealloc,
+    .tp_traverse = (traverseproc)unpacker_traverse,
+    .tp_clear = (inquiry)unpacker_clear,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(SnapshotUnpacker, vectorcall),
+    .tp_getset = unpacker_getset,
+};
+
+/* -- FieldReader ------------------------------------------------------------------------- */
+
+enum field_kind {
+    KIND_GENERIC = 0,   /* read(buffer, position) */
+    KIND_BYTES = 1,
+    KIND_STR = 2,
+    KIND_LIST = 3,
+    KIND_TUPLE = 4,
+    KIND_FROZENSET = 5,
+    KIND_STRUCT = 6,    /* read is the nested schema: read.unpack_from(buffer, position) */
+};
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *name;
+    PyObject *read;
+    PyObject *immutable_types;      /* a frozenset: values of these types are cached */
+    PyObject *proxy_base;           /* and so are proxies (instances of this class) */
+    Py_ssize_t pointer_offset;      /* of the attribute's 8-byte pointer, from the struct start */
+    int kind;
+} FieldReader;
+
+#define NOT_HANDLED ((PyObject *)1)     /* a case for the codec's own reader */
+
+/* Short, uncompressed str/bytes: a 2-byte length below 0x7FFF, then the data. */
+static PyObject *
+decode_short_string(const ByteSpan *span, Py_ssize_t position, int as_str)
+{
+    Py_ssize_t length;
+    const char *start;
+    PyObject *value;
+
+    if (!in_bounds(position, 2, span->size))
+        return NOT_HANDLED;
+    length = load_u16(span->data + position);
+    if (length >= 0x7FFF || !in_bounds(position + 2, length, span->size))
+        return NOT_HANDLED;
+    start = (const char *)span->data + position + 2;
+    if (!as_str)
+        return PyBytes_FromStringAndSize(start, length);
+    value = PyUnicode_DecodeUTF8(start, length, NULL);
+    if (value == NULL && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+        PyErr_Clear();              /* the codec raises the ValueError that names the offset */
+        return NOT_HANDLED;
+    }
+    return value;
+}
+
+/* A numeric sequence (FORMAT.md §4.4: codes B b H h i I with a 3-byte length, q Q d f with a
+ * 7-byte length) as a new list, or NOT_HANDLED (pointer tables, the long form, bad data). */
+static PyObject *
+decode_numeric_list(const ByteSpan *span, Py_ssize_t position)
+{
+    Py_ssize_t length, data, item_size, i;
+    char code;
+    PyObject *list;
+
+    if (!in_bounds(position, 4, span->size))
+        return NOT_HANDLED;
+    code = (char)span->data[position];
+    switch (code) {
+    case 'B': case 'b': case 'H': case 'h': case 'i': case 'I':
+        length = (Py_ssize_t)(load_u32(span->data + position) >> 8);
+        if (length == 0xFFFFFF)
+            return NOT_HANDLED;
+        data = position + 4;
+        break;
+    case 'q': case 'Q': case 'd': case 'f': {
+        uint64_t header;
+        if (!in_bounds(position, 8, span->size))
+            return NOT_HANDLED;
+        header = load_u64(span->data + position) >> 8;
+        if (header > (uint64_t)PY_SSIZE_T_MAX)
+            return NOT_HANDLED;
+        length = (Py_ssize_t)header;
+        data = position + 8;
+        break;
+    }
+    default:
+        return NOT_HANDLED;
+    }
+    item_size = code_size(code);
+    if (data > span->size || length > (span->size - data) / item_size)
+        return NOT_HANDLED;
+    list = PyList_New(length);
+    if (list == NULL)
+        return NULL;
+    for (i = 0; i < length; i++) {
+        PyObject *item = decode_number(code, span->data + data + i * item_size);
+        if (item == NULL) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, i, item);
+    }
+    return list;
+}
+
+/* A set (FORMAT.md §4.5): an 'm'/'M' bitmap of small ints, else a numeric sequence. */
+static PyObject *
+decode_numeric_frozenset(const ByteSpan *span, Py_ssize_t position)
+{
+    PyObject *members, *set;
+
+    if (in_bounds(position, 1, span->size)
+            && (span->data[position] == 'm' || span->data[position] == 'M')) {
+        Py_ssize_t length = span->data[position] == 'm' ? 7 : 15, byte;
+        if (!in_bounds(position, 1 + length, span->size))
+            return NOT_HANDLED;
+        set = PyFrozenSet_New(NULL);
+        if (set == NULL)
+            return NULL;
+        for (byte = 0; byte < length; byte++) {
+            unsigned int bits = span->data[position + 1 + byte];
+            int bit;
+            for (bit = 0; bits != 0; bit++, bits >>= 1) {
+                PyObject *member;
+                if (!(bits & 1))
+                    continue;
+                member = PyLong_FromSsize_t(byte * 8 + bit);
+                if (member == NULL || PySet_Add(set, member) < 0) {
+                    Py_XDECREF(member);
+                    Py_DECREF(set);
+                    return NULL;
+                }
+                Py_DECREF(member);
+            }
+        }
+        return set;
+    }
+    members = decode_numeric_list(span, position);
+    if (members == NULL || members == NOT_HANDLED)
+        return members;
+    set = PyFrozenSet_New(members);
+    Py_DECREF(members);
+    return set;
+}
+
+static int
+is_cacheable(FieldReader *self, PyObject *value)
+{
+    int known = PySet_Contains(self->immutable_types, (PyObject *)Py_TYPE(value));
+    if (known != 0)
+        return known;
+    return PyType_IsSubtype(Py_TYPE(value), (PyTypeObject *)self->proxy_base);
+}
+
+static PyObject *unpack_from_name;     /* interned "unpack_from" */
+
+/* The value at `position` (a Python int) read by the codec's own reader. */
+static PyObject *
+read_with_codec(FieldReader *self, PyObject *buffer, PyObject *position_object)
+{
+    PyObject *value;
+    if (self->kind == KIND_STRUCT) {
+        PyObject *args[3] = {self->read, buffer, position_object};
+        value = PyObject_VectorcallMethod(unpack_from_name, args,
+                                          3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    }
+    else {
+        PyObject *args[2] = {buffer, position_object};
+        value = PyObject_Vectorcall(self->read, args, 2, NULL);
+    }
+    return value;
+}
+
+static PyObject *remember(FieldReader *self, PyObject *proxy, PyObject *value);
+static PyObject *read_far_outside(FieldReader *self, PyObject *proxy, PyObject *buffer,
+                                  Py_ssize_t start, int64_t pointer);
+
+static PyObject *
+field_get(PyObject *descriptor, PyObject *proxy, PyObject *owner)
+{
+    FieldReader *self = (FieldReader *)descriptor;
+    PyObject *buffer, *value = NOT_HANDLED;
+    Py_ssize_t start, position;
+    int64_t pointer;
+    ByteSpan span;
+
+    if (proxy == NULL || proxy == Py_None)
+        return Py_NewRef(descriptor);
+    if (!PyTuple_Check(proxy) || PyTuple_GET_SIZE(proxy) < 2) {
+        PyErr_Format(PyExc_TypeError, "field %R reads snapshot proxies, not %.100s",
+                     self->name, Py_TYPE(proxy)->tp_name);
+        return NULL;
+    }
+    buffer = PyTuple_GET_ITEM(proxy, 0);
+    start = PyLong_AsSsize_t(PyTuple_GET_ITEM(proxy, 1));
+    if (start == -1 && PyErr_Occurred())
+        return NULL;
+    if (span_open(buffer, &span) < 0)
+        return NULL;
+    if (start < 0 || self->pointer_offset > PY_SSIZE_T_MAX - start
+            || !in_bounds(start + self->pointer_offset, 8, span.size)) {
+        PyErr_Format(PyExc_IndexError, "pointer of attribute %R at offset %zd is outside the buffer "
+                     "of %zd bytes", self->name, start + self->pointer_offset, span.size);
+        span_close(&span);
+        return NULL;
+    }
+    pointer = load_i64(span.data + start + self->pointer_offset);
+    if (pointer > 0 && pointer > PY_SSIZE_T_MAX - start) {
+        /* Far outside any buffer: the codec's reader says so. */
+        span_close(&span);
+        return read_far_outside(self, proxy, buffer, start, pointer);
+    }
+    position = start + (Py_ssize_t)pointer;
+    switch (self->kind) {
+    case KIND_BYTES: value = decode_short_string(&span, position, 0); break;
+    case KIND_STR: value = decode_short_string(&span, position, 1); break;
+    case KIND_LIST: value = decode_numeric_list(&span, position); break;
+    case KIND_TUPLE:
+        value = decode_numeric_list(&span, position);
+        if (value != NULL && value != NOT_HANDLED) {
+            PyObject *tuple = PyList_AsTuple(value);
+            Py_DECREF(value);
+            value = tuple;
+        }
+        break;
+    case KIND_FROZENSET: value = decode_numeric_frozenset(&span, position); break;
+    default: break;
+    }
+    span_close(&span);
+    if (value == NULL)
+        return NULL;
+    if (value == NOT_HANDLED) {
+        PyObject *position_object = PyLong_FromSsize_t(position);
+        if (position_object == NULL)
+            return NULL;
+        value = read_with_codec(self, buffer, position_object);
+        Py_DECREF(position_object);
+        if (value == NULL)
+            return NULL;
+    }
+    return remember(self, proxy, value);
+}
+
+static PyObject *
+read_far_outside(FieldReader *self, PyObject *proxy, PyObject *buffer, Py_ssize_t start, int64_t pointer)
+{
+    PyObject *start_object, *pointer_object, *position_object, *value;
+
+    start_object = PyLong_FromSsize_t(start);
+    pointer_object = PyLong_FromLongLong(pointer);
+    position_object = start_object && pointer_object ? PyNumber_Add(start_object, pointer_object) : NULL;
+    Py_XDECREF(start_object);
+    Py_XDECREF(pointer_object);
+    if (position_object == NULL)
+        return NULL;
+    value = read_with_codec(self, buffer, position_object);
+    Py_DECREF(position_object);
+    return value == NULL ? NULL : remember(self, proxy, value);
+}
+
+/* `value`, stored in the proxy's __dict__ first when it is immutable (later reads of the
+ * attribute find it there: this descriptor is a non-data one). */
+static PyObject *
+remember(FieldReader *self, PyObject *proxy, PyObject *value)
+{
+    PyObject *attributes;
+    int cacheable = is_cacheable(self, value);
+    if (cacheable < 0)
+        goto error;
+    if (cacheable) {
+        attributes = PyObject_GenericGetDict(proxy, NULL);
+        if (attributes == NULL)
+            goto error;
+        if (PyDict_SetItem(attributes, self->name, value) < 0) {
+            Py_DECREF(attributes);
+            goto error;
+        }
+        Py_DECREF(attributes);
+    }
+    return value;
+
+error:
+    Py_DECREF(value);
+    return NULL;
+}
+
+static PyObject *
+field_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"name", "pointer_offset", "kind", "read", "immutable_types",
+                               "proxy_base", NULL};
+    PyObject *name, *read, *immutable_types, *proxy_base;
+    Py_ssize_t pointer_offset;
+    int kind;
+    FieldReader *self;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "UniOO!O!:FieldReader", keywords, &name,
+                                     &pointer_offset, &kind, &read, &PyFrozenSet_Type,
+                                     &immutable_types, &PyType_Type, &proxy_base))
+        return NULL;
+    if (kind < KIND_GENERIC || kind > KIND_STRUCT) {
+        PyErr_Format(PyExc_ValueError, "unknown field kind %d", kind);
+        return NULL;
+    }
+    if (pointer_offset < 0) {
+        PyErr_SetString(PyExc_ValueError, "pointer_offset must not be negative");
+        return NULL;
+    }
+    if (kind != KIND_STRUCT && !PyCallable_Check(read)) {
+        PyErr_SetString(PyExc_TypeError, "read must be callable");
+        return NULL;
+    }
+    self = (FieldReader *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->name = Py_NewRef(name);
+    self->read = Py_NewRef(read);
+    self->immutable_types = Py_NewRef(immutable_types);
+    self->proxy_base = Py_NewRef(proxy_base);
+    self->pointer_offset = pointer_offset;
+    self->kind = kind;
+    return (PyObject *)self;
+}
+
+static int
+field_traverse(FieldReader *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->name);
+    Py_VISIT(self->read);
+    Py_VISIT(self->immutable_types);
+    Py_VISIT(self->proxy_base);
+    return 0;
+}
+
+static int
+field_clear(FieldReader *self)
+{
+    Py_CLEAR(self->name);
+    Py_CLEAR(self->read);
+    Py_CLEAR(self->immutable_types);
+    Py_CLEAR(self->proxy_base);
+    return 0;
+}
+
+static void
+field_dealloc(FieldReader *self)
+{
+    PyObject_GC_UnTrack(self);
+    field_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+field_repr(FieldReader *self)
+{
+    return PyUnicode_FromFormat("<field %U: pointer at +%zd, kind %d>", self->name,
+                                self->pointer_offset, self->kind);
+}
+
+static PyMemberDef field_members[] = {
+    {"name", T_OBJECT_EX, offsetof(FieldReader, name), READONLY, "the attribute's name"},
+    {"pointer_offset", T_PYSSIZET, offsetof(FieldReader, pointer_offset), READONLY,
+     "offset of the attribute's pointer from the struct start"},
+    {"read", T_OBJECT_EX, offsetof(FieldReader, read), READONLY,
+     "the codec's reader (the nested schema for struct attributes)"},
+    {"kind", T_INT, offsetof(FieldReader, kind), READONLY, "what the fast path decodes"},
+    {NULL}
+};
+
+static PyTypeObject FieldReader_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "sharedbuffers._native._proxies.FieldReader",
+    .tp_basicsize = sizeof(FieldReader),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "A variable-size attribute of snapshot proxies, decoded on first read.",
+    .tp_new = field_new,
+    .tp_dealloc = (destructor)field_dealloc,
+    .tp_traverse = (traverseproc)field_traverse,
+    .tp_clear = (inquiry)field_clear,
+    .tp_descr_get = field_get,
+    .tp_repr = (reprfunc)field_repr,
+    .tp_members = field_members,
+};
+
+/* -- module ------------------------------------------------------------------------------ */
+
+static struct PyModuleDef proxies_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "sharedbuffers._native._proxies",
+    .m_doc = "Proxy construction and field decoding in C (see proxies.c for why).",
+    .m_size = -1,
+};
+
+PyMODINIT_FUNC
+PyInit__proxies(void)
+{
+    PyObject *module;
+
+    if (PyType_Ready(&SnapshotUnpacker_Type) < 0 || PyType_Ready(&FieldReader_Type) < 0)
+        return NULL;
+    unpack_from_name = PyUnicode_InternFromString("unpack_from");
+    if (unpack_from_name == NULL)
+        return NULL;
+    module = PyModule_Create(&proxies_module);
+    if (module == NULL)
+        return NULL;
+    if (PyModule_AddObjectRef(module, "SnapshotUnpacker", (PyObject *)&SnapshotUnpacker_Type) < 0
+            || PyModule_AddObjectRef(module, "FieldReader", (PyObject *)&FieldReader_Type) < 0
+            || PyModule_AddIntConstant(module, "KIND_GENERIC", KIND_GENERIC) < 0
+            || PyModule_AddIntConstant(module, "KIND_BYTES", KIND_BYTES) < 0
+            || PyModule_AddIntConstant(module, "KIND_STR", KIND_STR) < 0
+            || PyModule_AddIntConstant(module, "KIND_LIST", KIND_LIST) < 0
+            || PyModule_AddIntConstant(module, "KIND_TUPLE", KIND_TUPLE) < 0
+            || PyModule_AddIntConstant(module, "KIND_FROZENSET", KIND_FROZENSET) < 0
+            || PyModule_AddIntConstant(module, "KIND_STRUCT", KIND_STRUCT) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}

@@ -1,0 +1,226 @@
+"""The C proxy module (``_native/proxies.c``) against the pure-Python proxies it replaces.
+
+The C unpacker and field readers must give what the generated Python code gives: the same
+values of the same types, the same caching, and the same exception (type and message) for
+every corrupt buffer.  Each test reads the same bytes twice, through a schema built while the
+C module is in use and through a twin schema built with it switched off, and compares.
+"""
+import struct
+from unittest import mock
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from sharedbuffers import _native, struct_proxy
+from sharedbuffers.mapped_struct import Schema, mapped_object
+
+pytestmark = pytest.mark.native_only
+
+SLOT_TYPES = {
+    'number': int, 'ratio': float, 'flag': bool, 'name': str, 'blob': bytes, 'items': list,
+    'pair': tuple, 'members': frozenset, 'table': dict, 'anything': object,
+}
+
+
+class Record:
+    __slot_types__ = SLOT_TYPES
+    __slots__ = tuple(SLOT_TYPES)
+
+
+class Inner:
+    __slot_types__ = {'x': int, 'label': str}
+    __slots__ = ('x', 'label')
+
+
+class Outer:
+    __slot_types__ = {'id': int, 'inner': Inner, 'tags': list}
+    __slots__ = ('id', 'inner', 'tags')
+
+
+Inner.__schema__ = Schema.from_typed_slots(Inner)
+mapped_object.register_schema(Inner, Inner.__schema__, 'j')
+
+
+def build(cls, attributes):
+    obj = cls.__new__(cls)
+    for name, value in attributes.items():
+        setattr(obj, name, value)
+    return obj
+
+
+def twin_schemas(cls):
+    """(schema using the C module, schema made and used with the pure-Python proxies)."""
+    native = Schema.from_typed_slots(cls)
+    native.unpacker()
+    with mock.patch.object(struct_proxy, '_C_PROXIES', None):
+        pure = Schema.from_typed_slots(cls)
+        pure.unpacker()
+    return native, pure
+
+
+def outcome(call, keep=False):
+    """What a call gives: ('value', type name, repr) or ('error', type, message).
+
+    repr, so that NaN compares equal to NaN; ``keep`` returns the value itself instead.
+    """
+    try:
+        value = call()
+    except Exception as error:                      # every error must match, whatever it is
+        return ('error', type(error), str(error))
+    return ('value', type(value).__name__, value if keep else repr(value))
+
+
+def read_everything(schema, buffer, offset, names, pure):
+    """Outcome of unpack_from and of each attribute (read twice: the cached path too)."""
+    def run():
+        result = [outcome(lambda: schema.unpack_from(buffer, offset), keep=True)]
+        if result[0][0] == 'value':
+            proxy = result[0][2]
+            result[0] = ('value', 'proxy', None)
+            for name in names:
+                result.append(outcome(lambda: getattr(proxy, name)))
+                result.append(outcome(lambda: getattr(proxy, name)))
+        return result
+    if not pure:
+        return run()
+    with mock.patch.object(struct_proxy, '_C_PROXIES', None):
+        return run()
+
+
+NATIVE_SCHEMA, PURE_SCHEMA = twin_schemas(Record)
+NATIVE_OUTER, PURE_OUTER = twin_schemas(Outer)
+
+numbers = st.one_of(st.integers(-2**63, 2**64 - 1), st.floats(allow_nan=False))
+texts = st.one_of(st.text(max_size=20), st.text(min_size=600, max_size=700))
+values = st.one_of(
+    st.none(), st.booleans(), numbers, texts, st.binary(max_size=40),
+    st.lists(st.integers(-2**63, 2**64 - 1), max_size=8), st.lists(st.floats(allow_nan=False), max_size=5),
+)
+records = st.fixed_dictionaries({}, optional={
+    'number': st.integers(-2**63, 2**63 - 1),
+    'ratio': st.floats(allow_nan=False),
+    'flag': st.booleans(),
+    'name': st.one_of(st.none(), texts),
+    'blob': st.one_of(st.binary(max_size=30), st.binary(min_size=600, max_size=700).map(lambda b: b[:1] * len(b))),
+    'items': st.lists(st.one_of(st.integers(-2**63, 2**64 - 1), st.integers(0, 255)), max_size=10)
+    | st.lists(st.floats(allow_nan=False), max_size=6) | st.lists(values, max_size=5),
+    'pair': st.lists(st.integers(-1000, 1000), max_size=6).map(tuple) | st.lists(texts, max_size=3).map(tuple),
+    'members': st.frozensets(st.integers(0, 55), max_size=10) | st.frozensets(st.integers(0, 119), max_size=10)
+    | st.frozensets(st.integers(-2**40, 2**40), max_size=6) | st.frozensets(st.text(max_size=5), max_size=4),
+    'table': st.dictionaries(st.text(max_size=4), st.integers(-2**63, 2**63 - 1), max_size=3),
+    'anything': values,
+})
+
+
+def assert_same_reads(native, pure, buffer, offset, names):
+    assert read_everything(native, buffer, offset, names, False) == read_everything(pure, buffer, offset, names, True)
+
+
+@settings(max_examples=150, deadline=None)
+@given(records)
+def test_every_value_reads_as_the_pure_proxies_read_it(attributes):
+    packed = NATIVE_SCHEMA.pack(build(Record, attributes))
+    assert packed == PURE_SCHEMA.pack(build(Record, attributes))
+    assert_same_reads(NATIVE_SCHEMA, PURE_SCHEMA, packed, 0, SLOT_TYPES)
+
+
+@settings(max_examples=60, deadline=None)
+@given(records, st.integers(0, 40))
+def test_read_only_memoryview_at_an_offset_reads_the_same(attributes, offset):
+    packed = NATIVE_SCHEMA.pack(build(Record, attributes))
+    view = memoryview(bytes(offset) + packed + bytes(8))
+    assert_same_reads(NATIVE_SCHEMA, PURE_SCHEMA, view, offset, SLOT_TYPES)
+
+
+@settings(max_examples=300, deadline=None)
+@given(records, st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=4))
+def test_corrupt_bytes_give_the_same_value_or_the_same_error(attributes, damage):
+    packed = bytearray(NATIVE_SCHEMA.pack(build(Record, attributes)))
+    for position, byte in damage:
+        packed[position % len(packed)] = byte
+    assert_same_reads(NATIVE_SCHEMA, PURE_SCHEMA, bytes(packed), 0, SLOT_TYPES)
+
+
+@settings(max_examples=100, deadline=None)
+@given(records, st.integers(0, 200))
+def test_truncated_buffers_give_the_same_error(attributes, cut):
+    packed = NATIVE_SCHEMA.pack(build(Record, attributes))
+    truncated = packed[:cut % (len(packed) + 1)]
+    assert_same_reads(NATIVE_SCHEMA, PURE_SCHEMA, truncated, 0, SLOT_TYPES)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(-2**63, 2**63 - 1), st.integers(-2**63, 2**63 - 1))
+def test_any_stored_pointer_gives_the_same_value_or_error(name_pointer, items_pointer):
+    packed = bytearray(NATIVE_SCHEMA.pack(build(Record, {'name': 'abc', 'items': [1, 2]})))
+    proxy = NATIVE_SCHEMA.unpack_from(bytes(packed), 0)
+    for name, pointer in (('name', name_pointer), ('items', items_pointer)):
+        struct.pack_into('=q', packed, type(proxy).__dict__[name].pointer_offset, pointer)
+    assert_same_reads(NATIVE_SCHEMA, PURE_SCHEMA, bytes(packed), 0, ('name', 'items'))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(-2**63, 2**63 - 1), st.text(max_size=10), st.lists(st.integers(0, 300), max_size=5))
+def test_nested_structs_read_through_the_nested_schema(number, label, tags):
+    obj = build(Outer, {'id': number, 'inner': build(Inner, {'x': number // 2, 'label': label}), 'tags': tags})
+    packed = NATIVE_OUTER.pack(obj)
+    assert_same_reads(NATIVE_OUTER, PURE_OUTER, packed, 0, ('id', 'inner', 'tags'))
+    proxy = NATIVE_OUTER.unpack_from(packed, 0)
+    assert (proxy.inner.x, proxy.inner.label) == (number // 2, label)
+
+
+def test_the_c_types_are_in_use_for_snapshot_proxies():
+    packed = NATIVE_SCHEMA.pack(build(Record, {'name': 'x', 'items': [1]}))
+    assert type(NATIVE_SCHEMA.unpack_from).__name__ == 'SnapshotUnpacker'
+    proxy = NATIVE_SCHEMA.unpack_from(packed, 0)
+    assert type(type(proxy).__dict__['name']) is _native.proxies.FieldReader
+    assert type(type(PURE_SCHEMA.unpack_from(packed, 0)).__dict__['name']) is struct_proxy.LazyStrField
+
+
+def test_immutable_values_are_cached_and_lists_are_fresh():
+    packed = NATIVE_SCHEMA.pack(build(Record, {'name': 'abc', 'items': [1, 2], 'members': frozenset({3})}))
+    proxy = NATIVE_SCHEMA.unpack_from(packed, 0)
+    assert proxy.name is proxy.name and proxy.members is proxy.members
+    first = proxy.items
+    first.append(99)
+    assert proxy.items == [1, 2] and proxy.items is not first
+    assert set(proxy.__dict__) == {'name', 'members'}
+
+
+def test_writable_buffers_still_get_live_proxies():
+    packed = bytearray(NATIVE_SCHEMA.pack(build(Record, {'number': 5, 'name': 'abc'})))
+    proxy = NATIVE_SCHEMA.unpack_from(packed, 0)
+    assert isinstance(proxy, struct_proxy.LiveStructProxy)
+    proxy.number = 6
+    assert proxy.number == 6 and proxy.name == 'abc'
+
+
+def test_a_released_memoryview_raises_as_the_pure_path_does():
+    packed = NATIVE_SCHEMA.pack(build(Record, {'number': 5}))
+    view = memoryview(packed)
+    view.release()
+    assert_same_reads(NATIVE_SCHEMA, PURE_SCHEMA, view, 0, ('number',))
+
+
+def test_field_reader_refuses_what_is_not_a_snapshot_proxy():
+    descriptor = type(NATIVE_SCHEMA.unpack_from(NATIVE_SCHEMA.pack(build(Record, {'name': 'a'})), 0)).__dict__['name']
+    with pytest.raises(TypeError, match='snapshot proxies'):
+        descriptor.__get__(object(), object)
+    with pytest.raises(IndexError, match="pointer of attribute 'name'"):
+        descriptor.__get__((b'', 0), tuple)
+
+
+def test_constructors_validate_their_arguments():
+    proxies = _native.proxies
+    with pytest.raises(ValueError):
+        proxies.SnapshotUnpacker(tuple, len, 1, 3, 8, [])
+    with pytest.raises(ValueError):
+        proxies.SnapshotUnpacker(tuple, len, 1, 4, 8, [('q', 4)])
+    with pytest.raises(ValueError):
+        proxies.SnapshotUnpacker(tuple, len, 1, 4, 16, [('x', 8)])
+    with pytest.raises(TypeError):
+        proxies.SnapshotUnpacker(int, len, 1, 4, 8, [])
+    with pytest.raises(ValueError):
+        proxies.FieldReader('a', -1, proxies.KIND_STR, len, frozenset(), object)
+    with pytest.raises(ValueError):
+        proxies.FieldReader('a', 8, 99, len, frozenset(), object)
