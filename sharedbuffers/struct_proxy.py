@@ -389,11 +389,8 @@ class AbsentField:
 
 
 _LAZY_FIELDS = {mapped_bytes: LazyBytesField, mapped_unicode: LazyStrField}
-_C_PROXIES = _native.proxies        # None in pure mode: the Python descriptors above are used
-if _C_PROXIES is not None:
-    _C_FIELD_KINDS = {mapped_bytes: _C_PROXIES.KIND_BYTES, mapped_unicode: _C_PROXIES.KIND_STR,
-                      mapped_list: _C_PROXIES.KIND_LIST, mapped_tuple: _C_PROXIES.KIND_TUPLE,
-                      mapped_frozenset: _C_PROXIES.KIND_FROZENSET}
+_C_FIELD_KINDS = {mapped_bytes: 'KIND_BYTES', mapped_unicode: 'KIND_STR', mapped_list: 'KIND_LIST',
+                  mapped_tuple: 'KIND_TUPLE', mapped_frozenset: 'KIND_FROZENSET'}
 
 
 def _lazy_field(name, pointer_offset, codec, writable):
@@ -403,14 +400,15 @@ def _lazy_field(name, pointer_offset, codec, writable):
     ``codec.read``, so both give the same values and errors.  A nested struct is read by its
     schema's ``unpack_from`` (``codec.nested_schema``), as ``codec.read`` does.
     """
-    if _C_PROXIES is None or writable:
+    native = _native.objects        # None in pure mode: the Python descriptors above
+    if native is None or writable:
         return _LAZY_FIELDS.get(codec, LazyField)(name, pointer_offset, codec.read)
     nested = getattr(codec, 'nested_schema', None)
     if nested is not None:
-        kind, read = _C_PROXIES.KIND_STRUCT, nested
+        kind, read = native.KIND_STRUCT, nested
     else:
-        kind, read = _C_FIELD_KINDS.get(codec, _C_PROXIES.KIND_GENERIC), codec.read
-    return _C_PROXIES.FieldReader(name, pointer_offset, kind, read, _IMMUTABLE, ProxyBehaviour)
+        kind, read = getattr(native, _C_FIELD_KINDS.get(codec, 'KIND_GENERIC')), codec.read
+    return native.FieldReader(name, pointer_offset, kind, read, _IMMUTABLE, ProxyBehaviour)
 
 
 def _metaclass_for(bases, own):
@@ -592,11 +590,12 @@ def build_unpacker(schema):
         '        raise bad_offset(schema, buf, offset, schema.shape(has, none).fixed_size) from None',
     ]) + '\n'
     unpack_from = compile_function(source, 'unpack_from', namespace, 'unpack %s' % schema.display_name)
-    if _C_PROXIES is not None and full_format:
+    native = _native.objects
+    if native is not None and full_format:
         # The fast path above, in C; every other case still runs the generated function.
         full = schema.shape(slot_mask, 0)
         fixed = [(field.struct_code, field.offset) for field in full.fields if field.codec is None]
-        unpack_from = _C_PROXIES.SnapshotUnpacker(
+        unpack_from = native.SnapshotUnpacker(
             namespace['FULL_READ_ONLY'], unpack_from, slot_mask, header.size // 2,
             struct.calcsize(full_format), fixed)
     return unpack_from, shapes

@@ -11,6 +11,7 @@ An error names the attribute path: ``Outer.inner.x: expected int, got str``.
 """
 import struct
 
+from . import _native
 from .codegen import compile_function, identifier
 from .types.numbers import check_fixed_value
 
@@ -175,6 +176,16 @@ def _variable_field_lines(field, variable, pointer, writer, namespace):
                  '            out += pack_u16(len(%s))' % variable,
                  '            out += %s' % variable,
                  '    else:'] + call)
+    encoder = _native_encoder(codec)
+    if encoder is not None:
+        # Numeric lists/tuples and int sets in one C call; None sends the value to the codec.
+        namespace[encoder.__name__] = encoder
+        return (['    %s = None' % pointer,
+                 '    encoded = %s(%s)' % (encoder.__name__, variable),
+                 '    if encoded is not None:',
+                 '        %s = origin + len(out)' % pointer,
+                 '        out += encoded',
+                 '    if %s is None:' % pointer] + call)
     if isinstance(codec, mapped_object_with_schema):
         nested = 'schema_%s' % identifier(field.name)
         namespace[nested] = codec.schema
@@ -188,6 +199,20 @@ def _variable_field_lines(field, variable, pointer, writer, namespace):
                 '    else:',
                 '        %s = entry[0]' % pointer]
     return [line[4:] for line in call]
+
+
+def _native_encoder(codec):
+    """The C encoder of this codec's common values, or None (pure mode, other codecs)."""
+    from .types.sequences import mapped_list, mapped_tuple
+    from .types.sets import mapped_frozenset
+    native = _native.objects
+    if native is None:
+        return None
+    if codec is mapped_list or codec is mapped_tuple:
+        return native.encode_sequence
+    if codec is mapped_frozenset:
+        return native.encode_set
+    return None
 
 
 def _make_diagnosis(schema, layout):

@@ -3,8 +3,11 @@
 Public interface::
 
     NATIVE                                  True when the compiled kernels are used
-    proxies                                 the C proxy module (_proxies: SnapshotUnpacker,
-                                            FieldReader; see proxies.c), or None in pure mode
+    objects                                 the C-API module that makes and reads Python objects
+                                            (_objects: SnapshotUnpacker, FieldReader...; see
+                                            objects.c), or None in pure mode.  Callers look it up
+                                            when they generate code, so setting it to None
+                                            switches new schemas to the Python twins.
     xxh64(data, seed=0) -> int              XXH64 of a C-contiguous buffer's raw bytes
     xxh32(data, seed=0) -> int              XXH32, likewise
     hash_float(x) -> int                    float part of the stable hash
@@ -361,20 +364,20 @@ def _idmap_functions(ffi, lib):
             idmap_find_many, idmap_find_many_bytes)
 
 
-def _load_proxies():
-    """The C proxy module, or None (pure mode or not built): the callers keep their Python code."""
+def _load_objects():
+    """The C-API module, or None (pure mode or not built): the callers keep their Python code."""
     if _pure_requested():
         return None
     try:
-        from . import _proxies
+        from . import _objects
     except ImportError:
         return None
-    return _proxies
+    return _objects
 
 
 _kernels = _load_kernels()
 NATIVE = _kernels is not None
-proxies = _load_proxies()
+objects = _load_objects()
 
 if NATIVE:
     xxh64, xxh32, hash_float, fold_hashes = _hash_functions(_kernels.ffi, _kernels.lib)

@@ -97,6 +97,7 @@ ffibuilder.set_source(
     _read_source(),
     # Portable optimisation only: wheels must run on any CPU of the platform.
     extra_compile_args=["-O2", "-std=c99"],
+    include_dirs=[_HERE],       # kernels.h
     libraries=[] if sys.platform == "win32" else ["m"],
 )
 

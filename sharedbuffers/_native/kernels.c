@@ -16,6 +16,8 @@
 #include <string.h>
 #include <math.h>
 
+#include "kernels.h"
+
 /* Status codes returned by the atomic functions; mirrored in the cdef. */
 #define SB_OK            0
 #define SB_CAS_MISMATCH  1   /* compare-and-swap found a different value */
@@ -899,28 +901,6 @@ int64_t sb_lower_bound(const void *buf, size_t buflen, size_t index_offset, uint
  * functions touch no Python objects: cffi runs them without the GIL.
  * ------------------------------------------------------------------------------------------ */
 
-#define SB_IDMAP_MISSING (-6)   /* no row holds the key */
-#define SB_IDMAP_DEFER   (-7)   /* a candidate row's stored key is compressed */
-#define SB_IDMAP_WIDE    (-8)   /* sb_idmap_get*: the value found does not fit an int64_t */
-
-/* Batch per-key status values. */
-#define SB_IDMAP_FOUND     1
-#define SB_IDMAP_NOT_FOUND 0
-#define SB_IDMAP_DEFERRED  2
-
-#define SB_BYTES_LONG       0x7FFF
-#define SB_BYTES_COMPRESSED 0x8000
-
-/* Where a mapper's rows are; made once per mapper by the Python side. */
-typedef struct {
-    const void *buf;         /* the buffer holding the mapper */
-    uint64_t buflen;         /* its size in bytes */
-    uint64_t mapper_offset;  /* where the mapper starts: key offsets are relative to it */
-    uint64_t index_offset;   /* where the rows start */
-    uint64_t count;          /* number of rows */
-    uint32_t columns;        /* 2: (key, value); 3: (hash, key offset, value) */
-    uint32_t width;          /* bytes per cell: 4 or 8 */
-} sb_idmap;
 
 
 /* SB_OK when the rows lie inside the buffer and the shape is one of an id mapper. */

@@ -1,14 +1,5 @@
 /*
- * Proxy construction and field decoding, in C: module sharedbuffers._native._proxies.
- *
- * Why this exists beside the cffi kernels
- * ---------------------------------------
- * The cffi kernels work on raw memory and return C numbers: hashing, searching, atomics.
- * Making a proxy or decoding a field is different work: its result is Python objects (a
- * tuple subclass, a str, a list of ints, a frozenset).  Through cffi each of those would
- * still be built by Python code after the call, and on the hot paths measured by the
- * benchmarks (unpack one record, read every field of a fresh proxy) that Python code *is*
- * the cost.  So these two steps are written against the CPython C API:
+ * Proxy construction and field decoding (part of sharedbuffers._native._objects, objects.c):
  *
  *   SnapshotUnpacker   schema.unpack_from for the common shape: every attribute present and
  *                      not None, over bytes or a read-only byte memoryview.  One call reads
@@ -29,95 +20,8 @@
  * and raises the same exceptions; the test suite runs both.  Every read is bounds-checked
  * against the buffer's length before memory is touched.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "objects.h"
 #include <structmember.h>
-#include <stdint.h>
-#include <string.h>
-
-/* -- reading the buffer ------------------------------------------------------------------ */
-
-/* The bytes of a buffer object: bytes are read in place, anything else through the buffer
- * protocol (which refuses a released memoryview, a closed mmap...). */
-typedef struct {
-    const unsigned char *data;
-    Py_ssize_t size;
-    Py_buffer view;
-    int has_view;
-} ByteSpan;
-
-static int
-span_open(PyObject *buffer, ByteSpan *span)
-{
-    if (PyBytes_CheckExact(buffer)) {
-        span->data = (const unsigned char *)PyBytes_AS_STRING(buffer);
-        span->size = PyBytes_GET_SIZE(buffer);
-        span->has_view = 0;
-        return 0;
-    }
-    if (PyObject_GetBuffer(buffer, &span->view, PyBUF_SIMPLE) < 0)
-        return -1;
-    span->data = (const unsigned char *)span->view.buf;
-    span->size = span->view.len;
-    span->has_view = 1;
-    return 0;
-}
-
-static void
-span_close(ByteSpan *span)
-{
-    if (span->has_view) {
-        PyBuffer_Release(&span->view);
-        span->has_view = 0;
-    }
-}
-
-/* True when [position, position + length) lies inside a buffer of `size` bytes. */
-static inline int
-in_bounds(Py_ssize_t position, Py_ssize_t length, Py_ssize_t size)
-{
-    return position >= 0 && length >= 0 && length <= size && position <= size - length;
-}
-
-static inline uint16_t load_u16(const unsigned char *p) { uint16_t v; memcpy(&v, p, 2); return v; }
-static inline uint32_t load_u32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static inline uint64_t load_u64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-static inline int64_t load_i64(const unsigned char *p) { int64_t v; memcpy(&v, p, 8); return v; }
-
-/* Size of one value of a struct code (standard sizes, as struct's '=' mode), 0 if unknown. */
-static Py_ssize_t
-code_size(char code)
-{
-    switch (code) {
-    case 'b': case 'B': case '?': return 1;
-    case 'h': case 'H': return 2;
-    case 'i': case 'I': case 'f': return 4;
-    case 'q': case 'Q': case 'd': return 8;
-    default: return 0;
-    }
-}
-
-/* The Python value of one number of struct code `code` at p (as struct.unpack_from('=' code)). */
-static PyObject *
-decode_number(char code, const unsigned char *p)
-{
-    switch (code) {
-    case 'b': return PyLong_FromLong((long)(int8_t)p[0]);
-    case 'B': return PyLong_FromLong((long)p[0]);
-    case '?': return PyBool_FromLong(p[0] != 0);
-    case 'h': { int16_t v; memcpy(&v, p, 2); return PyLong_FromLong(v); }
-    case 'H': return PyLong_FromLong(load_u16(p));
-    case 'i': { int32_t v; memcpy(&v, p, 4); return PyLong_FromLong(v); }
-    case 'I': return PyLong_FromUnsignedLong(load_u32(p));
-    case 'q': return PyLong_FromLongLong(load_i64(p));
-    case 'Q': return PyLong_FromUnsignedLongLong(load_u64(p));
-    case 'f': { float v; memcpy(&v, p, 4); return PyFloat_FromDouble((double)v); }
-    case 'd': { double v; memcpy(&v, p, 8); return PyFloat_FromDouble(v); }
-    default:
-        PyErr_Format(PyExc_SystemError, "sharedbuffers: unknown struct code %c", code);
-        return NULL;
-    }
-}
 
 /* -- SnapshotUnpacker -------------------------------------------------------------------- */
 
@@ -352,7 +256,7 @@ static PyGetSetDef unpacker_getset[] = {
 
 static PyTypeObject SnapshotUnpacker_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "sharedbuffers._native._proxies.SnapshotUnpacker",
+    .tp_name = "sharedbuffers._native._objects.SnapshotUnpacker",
     .tp_basicsize = sizeof(SnapshotUnpacker),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
     .tp_doc = "unpack_from(buf, offset=0, ...) of one schema: the full shape over read-only bytes in C, "
@@ -730,7 +634,7 @@ static PyMemberDef field_members[] = {
 
 static PyTypeObject FieldReader_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "sharedbuffers._native._proxies.FieldReader",
+    .tp_name = "sharedbuffers._native._objects.FieldReader",
     .tp_basicsize = sizeof(FieldReader),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "A variable-size attribute of snapshot proxies, decoded on first read.",
@@ -743,28 +647,16 @@ static PyTypeObject FieldReader_Type = {
     .tp_members = field_members,
 };
 
-/* -- module ------------------------------------------------------------------------------ */
+/* -- registration ------------------------------------------------------------------------ */
 
-static struct PyModuleDef proxies_module = {
-    PyModuleDef_HEAD_INIT,
-    .m_name = "sharedbuffers._native._proxies",
-    .m_doc = "Proxy construction and field decoding in C (see proxies.c for why).",
-    .m_size = -1,
-};
-
-PyMODINIT_FUNC
-PyInit__proxies(void)
+int
+proxies_add_to_module(PyObject *module)
 {
-    PyObject *module;
-
     if (PyType_Ready(&SnapshotUnpacker_Type) < 0 || PyType_Ready(&FieldReader_Type) < 0)
-        return NULL;
+        return -1;
     unpack_from_name = PyUnicode_InternFromString("unpack_from");
     if (unpack_from_name == NULL)
-        return NULL;
-    module = PyModule_Create(&proxies_module);
-    if (module == NULL)
-        return NULL;
+        return -1;
     if (PyModule_AddObjectRef(module, "SnapshotUnpacker", (PyObject *)&SnapshotUnpacker_Type) < 0
             || PyModule_AddObjectRef(module, "FieldReader", (PyObject *)&FieldReader_Type) < 0
             || PyModule_AddIntConstant(module, "KIND_GENERIC", KIND_GENERIC) < 0
@@ -773,9 +665,7 @@ PyInit__proxies(void)
             || PyModule_AddIntConstant(module, "KIND_LIST", KIND_LIST) < 0
             || PyModule_AddIntConstant(module, "KIND_TUPLE", KIND_TUPLE) < 0
             || PyModule_AddIntConstant(module, "KIND_FROZENSET", KIND_FROZENSET) < 0
-            || PyModule_AddIntConstant(module, "KIND_STRUCT", KIND_STRUCT) < 0) {
-        Py_DECREF(module);
-        return NULL;
-    }
-    return module;
+            || PyModule_AddIntConstant(module, "KIND_STRUCT", KIND_STRUCT) < 0)
+        return -1;
+    return 0;
 }

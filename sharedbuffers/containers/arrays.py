@@ -26,6 +26,7 @@ import tempfile
 
 import numpy
 
+from .. import _native
 from ..buffers import as_byte_buffer, out_of_bounds
 from ..safe_pickle import load_schema
 from ..types.numbers import FIXED_FORMATS
@@ -184,6 +185,10 @@ class MappedArrayProxyBase(MappedLifetime):
         self.schema_size = schema_size
         self.schema = self._resolve_schema(buffer, offset, total, schema_offset, schema_size)
         self._unpack = self.schema.unpacker()
+        native = _native.objects
+        if native is not None:
+            # arr[i], iteration and getter() in C (see __getitem__ below)
+            self._items = native.ItemSequence(buffer, offset, HEADER_SIZE, index_offset, count, self._unpack)
 
     def _resolve_schema(self, buffer, offset, total, schema_offset, schema_size):
         stored = None
@@ -218,7 +223,18 @@ class MappedArrayProxyBase(MappedLifetime):
             raise ValueError('typed array item %d is at +%d, outside the items area: corrupt' % (number, position))
         return self._unpack(self.buf, self.offset + position)
 
+    if _native.objects is not None:
+        # Integer keys go to the instance's C ItemSequence without a Python frame; other keys
+        # (slices) and instances made without it run the method above.
+        __getitem__ = _native.objects.ItemLookup(__getitem__)
+
     def __iter__(self):
+        items = self.__dict__.get('_items')
+        if items is not None:
+            return iter(items)
+        return self._iterate()
+
+    def _iterate(self):
         unpack = self._unpack
         buffer = self.buf
         offset = self.offset
@@ -231,6 +247,9 @@ class MappedArrayProxyBase(MappedLifetime):
 
     def getter(self, proxy_into=None, no_idmap=False):
         """A function ``get(i) -> proxy`` (proxies are fresh values; ``proxy_into`` is accepted)."""
+        items = self.__dict__.get('_items')
+        if items is not None:
+            return items
         unpack = self._unpack
         buffer = self.buf
         position = self._position

@@ -195,4 +195,14 @@ def write_destination(destfile, tempdir, write, open_written, return_mapper, rea
     write(destfile)
     destfile.flush()
     size = destfile.tell() - start
-    return open_written(destfile, start, size, read_only) if return_mapper else None
+    if not return_mapper:
+        return None
+    readable = getattr(destfile, 'readable', None)
+    if readable is not None and not readable():
+        # A write-only file cannot be memory-mapped: map what was written through its path.
+        name = getattr(destfile, 'name', None)
+        if not isinstance(name, (str, bytes)) or not os.path.isfile(name):
+            raise ValueError('built into a write-only file with no path to reopen; open it with mode '
+                             "'w+b' or pass return_mapper=False")
+        return open_written(name, start, size, read_only)
+    return open_written(destfile, start, size, read_only)

@@ -222,11 +222,15 @@ class _SharedKernels:
             self._outcomes[number].set_result(result)
 
 
+_KEYED_METHODS = ('get', '__getitem__', '__contains__')
+
+
 class _IdMapper(MappedLifetime):
     """What every kind shares: building into files, mapping, row access and lookups."""
     width = 64
     columns = 2
     multi = False
+    _single_key_lookup = None   # 'int' or 'str': the kernels answer get/[]/in in one C call
 
     # -- building ---------------------------------------------------------------------------
 
@@ -296,6 +300,12 @@ class _IdMapper(MappedLifetime):
         # What the lookup kernels search: a whole lookup (search, stored-key comparison) is one
         # native call on it.
         self._idmap = _native.idmap_handle(buffer, offset, start, count, self.columns, self.width // 8)
+        native = _native.objects
+        if native is not None and self._single_key_lookup is not None and all(
+                isinstance(getattr(type(self), name), native.KeyedMethod) for name in _KEYED_METHODS):
+            # get, [] and `in` of a key of the mapper's own type in one C call (see below)
+            self._keys = native.KeyLookup(buffer, offset, start, count, self.columns, self.width // 8,
+                                          self._single_key_lookup == 'str')
         self._mmap = None
 
     # -- reading ----------------------------------------------------------------------------
@@ -516,6 +526,14 @@ class NumericIdMapper(_IdMapper):
                 return value >= 0
         return _IdMapper.__contains__(self, key)
 
+    if _native.objects is not None:
+        # Instances with a C KeyLookup (`_keys`) answer int keys without a Python frame; the
+        # methods above run for every other case.
+        _single_key_lookup = 'int'
+        get = _native.objects.KeyedMethod(_native.objects.MAPPER_GET, get)
+        __getitem__ = _native.objects.KeyedMethod(_native.objects.MAPPER_GETITEM, __getitem__)
+        __contains__ = _native.objects.KeyedMethod(_native.objects.MAPPER_CONTAINS, __contains__)
+
     def _matching_values(self, key):
         column0 = self._column0(key)
         return [] if column0 is None else self._kernel_values(_native.idmap_find, (column0,), key)
@@ -547,6 +565,7 @@ class _MultiValued:
     """Multi mappers answer through the generic lookups (every value of a key, as a list);
     the single-call kernels of the single-valued classes return one value."""
     multi = True
+    _single_key_lookup = None
     get = _IdMapper.get
     __getitem__ = _IdMapper.__getitem__
     __contains__ = _IdMapper.__contains__
@@ -614,6 +633,12 @@ class StringIdMapper(_IdMapper):
             if value >= 0 or value == _IDMAP_MISSING:
                 return value >= 0
         return _IdMapper.__contains__(self, key)
+
+    if _native.objects is not None:
+        _single_key_lookup = 'str'      # str keys in one C call, as for NumericIdMapper
+        get = _native.objects.KeyedMethod(_native.objects.MAPPER_GET, get)
+        __getitem__ = _native.objects.KeyedMethod(_native.objects.MAPPER_GETITEM, __getitem__)
+        __contains__ = _native.objects.KeyedMethod(_native.objects.MAPPER_CONTAINS, __contains__)
 
     def _matching_values(self, key):
         data = _utf8_or_none(key)

@@ -17,6 +17,7 @@ import collections
 import struct
 import tempfile
 
+from .. import _native
 from ..buffers import as_byte_buffer
 from .filemaps import MappedLifetime, write_destination
 
@@ -117,6 +118,12 @@ class MappedMappingProxyBase(MappedLifetime):
         self.id_mapper = self.IdMapper(view, 0)
         self.value_array = self.ValueArray(view, values_position)
         self._mmap = None
+        keys = vars(self.id_mapper).get('_keys')
+        values = vars(self.value_array).get('_items')
+        if keys is not None and values is not None and not self.multi and _answers_in_c(type(self)):
+            # m[key] and m.get(key) in one C call: the id mapper's lookup, then the value's proxy
+            self._keys = keys
+            self._values = values
 
     def __len__(self):
         """The number of keys (1.x counted distinct values)."""
@@ -140,6 +147,12 @@ class MappedMappingProxyBase(MappedLifetime):
         if value is _MISSING:
             raise KeyError(key)
         return value
+
+    if _native.objects is not None:
+        # Instances with `_keys` and `_values` answer found and missing keys without a Python
+        # frame; the methods above run for every other case.
+        get = _native.objects.KeyedMethod(_native.objects.MAPPING_GET, get)
+        __getitem__ = _native.objects.KeyedMethod(_native.objects.MAPPING_GETITEM, __getitem__)
 
     def __contains__(self, key):
         return key in self.id_mapper
@@ -176,3 +189,10 @@ class MappedMultiMappingProxyBase(MappedMappingProxyBase):
 
 
 _MISSING = object()
+
+
+def _answers_in_c(cls):
+    """True when ``cls`` keeps the C get/[] and the plain value read (no subclass override)."""
+    keyed = getattr(_native.objects, 'KeyedMethod', None)
+    return (keyed is not None and isinstance(cls.get, keyed) and isinstance(cls.__getitem__, keyed)
+            and cls._value is MappedMappingProxyBase._value)

@@ -21,6 +21,7 @@ long form, which 1.x could not write and whose readers disagreed.
 import struct
 import sys
 
+from .. import _native
 from .._facade import public
 from ..buffers import out_of_bounds
 from .base import VariableCodec
@@ -68,14 +69,25 @@ def _header(code, length):
     return code + length.to_bytes(7, 'little')
 
 
-def _pad8(context):
+def pad_to_8(context):
+    """Zero bytes up to the next multiple of 8 of the absolute position."""
     gap = (context.base + len(context.out)) % 8
     if gap:
         context.out += bytes(8 - gap)
 
 
+
+
 def write_sequence(value, context):
     """Append a list/tuple (or a 1-d numpy array); return its logical position."""
+    native = _native.objects
+    if native is not None:
+        encoded = native.encode_sequence(value)     # the numeric cases below, in one call
+        if encoded is not None:
+            position = context.origin + len(context.out)
+            context.out += encoded
+            pad_to_8(context)
+            return position
     numpy_code = None
     if not isinstance(value, (list, tuple)):
         numpy_code = _numpy_array_code(value)
@@ -89,7 +101,7 @@ def write_sequence(value, context):
             raise ValueError('numpy arrays of %d or more %r items need a wide dtype (int64)' % (_LONG_LENGTH, code))
         out += _header(code, len(value))
         out += data
-        _pad8(context)
+        pad_to_8(context)
         return position
     items = value if isinstance(value, list) else list(value)
     code = _numeric_code(items)
@@ -102,7 +114,7 @@ def write_sequence(value, context):
                 code = _WIDENED[code]
             out += _header(code, len(items))
             out += struct.pack('=%d%s' % (len(items), code.decode()), *items)
-        _pad8(context)
+        pad_to_8(context)
         return position
     return _write_pointer_table(items, context)
 
@@ -120,7 +132,7 @@ def _write_pointer_table(items, context):
     if narrow:
         out += _header(b'T', count)
         out += bytes(4 * count)
-        _pad8(context)
+        pad_to_8(context)
     else:
         out += _header(b't', count)
         out += bytes(8 * count)
@@ -137,7 +149,7 @@ def _write_pointer_table(items, context):
         del out[start:]                          # nothing written: 1.x shrinks to the narrow form
         out += _header(b'T', count)
         out += bytes(4 * count)
-        _pad8(context)
+        pad_to_8(context)
         narrow = True
     index_format = '=%di' % count if narrow else '=%dq' % count
     struct.pack_into(index_format, out, start + 8, *pointers)

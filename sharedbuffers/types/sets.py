@@ -12,16 +12,18 @@ Sets read back as ``frozenset``.
 """
 import collections.abc
 
+from .. import _native
 from .._facade import public
 from ..buffers import out_of_bounds
 from .base import VariableCodec
-from .sequences import read_sequence, write_sequence
+from .sequences import pad_to_8 as _pad8, read_sequence, write_sequence
 
 __all__ = ['mapped_frozenset', 'write_set', 'read_set']
 
 _INT_ONLY = {int}
 _FLOAT_ONLY = {float}
 _BITS_OF_BYTE = tuple(tuple(bit for bit in range(8) if byte >> bit & 1) for byte in range(256))
+_BITMAP_CODES = b'mM'
 _SMALL_BITMAP = 56
 _LARGE_BITMAP = 120
 
@@ -35,6 +37,15 @@ def _bitmap(items, length):
 
 def write_set(value, context):
     """Append a set (or a 1-d numpy array, as its unique values); return its logical position."""
+    native = _native.objects
+    if native is not None:
+        encoded = native.encode_set(value)          # the int cases below, in one call
+        if encoded is not None:
+            position = context.origin + len(context.out)
+            context.out += encoded
+            if encoded[0] not in _BITMAP_CODES:     # bitmaps are not padded, sequences are
+                _pad8(context)
+            return position
     kind = type(value)
     if kind is frozenset or kind is set:
         items = list(value)

@@ -1,4 +1,4 @@
-"""The C proxy module (``_native/proxies.c``) against the pure-Python proxies it replaces.
+"""The C proxies (``_native/proxies.c``) against the pure-Python proxies it replaces.
 
 The C unpacker and field readers must give what the generated Python code gives: the same
 values of the same types, the same caching, and the same exception (type and message) for
@@ -52,9 +52,10 @@ def twin_schemas(cls):
     """(schema using the C module, schema made and used with the pure-Python proxies)."""
     native = Schema.from_typed_slots(cls)
     native.unpacker()
-    with mock.patch.object(struct_proxy, '_C_PROXIES', None):
+    with mock.patch.object(_native, 'objects', None):
         pure = Schema.from_typed_slots(cls)
         pure.unpacker()
+        pure.writer()
     return native, pure
 
 
@@ -83,7 +84,7 @@ def read_everything(schema, buffer, offset, names, pure):
         return result
     if not pure:
         return run()
-    with mock.patch.object(struct_proxy, '_C_PROXIES', None):
+    with mock.patch.object(_native, 'objects', None):
         return run()
 
 
@@ -173,7 +174,7 @@ def test_the_c_types_are_in_use_for_snapshot_proxies():
     packed = NATIVE_SCHEMA.pack(build(Record, {'name': 'x', 'items': [1]}))
     assert type(NATIVE_SCHEMA.unpack_from).__name__ == 'SnapshotUnpacker'
     proxy = NATIVE_SCHEMA.unpack_from(packed, 0)
-    assert type(type(proxy).__dict__['name']) is _native.proxies.FieldReader
+    assert type(type(proxy).__dict__['name']) is _native.objects.FieldReader
     assert type(type(PURE_SCHEMA.unpack_from(packed, 0)).__dict__['name']) is struct_proxy.LazyStrField
 
 
@@ -211,7 +212,7 @@ def test_field_reader_refuses_what_is_not_a_snapshot_proxy():
 
 
 def test_constructors_validate_their_arguments():
-    proxies = _native.proxies
+    proxies = _native.objects
     with pytest.raises(ValueError):
         proxies.SnapshotUnpacker(tuple, len, 1, 3, 8, [])
     with pytest.raises(ValueError):

@@ -1,0 +1,359 @@
+/*
+ * Items of a typed array by number (part of sharedbuffers._native._objects, objects.c).
+ *
+ * A typed array (FORMAT.md §8) ends with an index of uint64 positions, one per item, counted
+ * from the array's start; an item is a struct at that position.  Reading `arr[i]` is: check
+ * i, read the position, check that it lies in the items area, unpack the struct there.
+ *
+ *   ItemSequence(buffer, offset, items_start, index_offset, count, unpack)
+ *                  a sequence of the array's proxies: len(), items[i] (negative i too), and
+ *                  calling it, items(i), is the same lookup (what getter() hands out);
+ *                  iterating it uses the sequence protocol, so `for p in items` runs no
+ *                  Python code besides the unpacker.
+ *   ItemLookup(fallback)
+ *                  the `__getitem__` of array classes: a method descriptor that looks up the
+ *                  instance's `_items` and indexes it; keys that are not integers (slices),
+ *                  and instances without `_items`, go to the Python `fallback`.
+ *
+ * The errors are those of the pure-Python array code: IndexError("index out of bounds on
+ * dimension 1") as memoryview gives, and ValueError naming the item for a position outside
+ * the items area.
+ */
+#include "objects.h"
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *buffer;
+    PyObject *unpack;
+    Py_ssize_t offset;              /* of the array in the buffer */
+    Py_ssize_t items_start;         /* from the array's start: the header's size */
+    Py_ssize_t index_offset;        /* of the index from the array's start: where items end */
+    Py_ssize_t count;
+} ItemSequence;
+
+
+/* The proxy of item `number` (0 <= number < count, else IndexError); `named` is the number
+ * as the caller wrote it (negative ones too), for the error about a corrupt position. */
+static PyObject *
+item_named(ItemSequence *self, Py_ssize_t number, Py_ssize_t named)
+{
+    ByteSpan span;
+    uint64_t position;
+    Py_ssize_t entry;
+    PyObject *location, *args[2], *proxy;
+
+    if (number < 0 || number >= self->count) {
+        PyErr_SetString(PyExc_IndexError, "index out of bounds on dimension 1");
+        return NULL;
+    }
+    if (span_open(self->buffer, &span) < 0)
+        return NULL;
+    entry = self->offset + self->index_offset + 8 * number;
+    if (!in_bounds(entry, 8, span.size)) {
+        PyErr_Format(PyExc_IndexError, "typed array index entry %zd at offset %zd is outside the buffer "
+                     "of %zd bytes", number, entry, span.size);
+        span_close(&span);
+        return NULL;
+    }
+    position = load_u64(span.data + entry);
+    span_close(&span);
+    if (position < (uint64_t)self->items_start || position >= (uint64_t)self->index_offset) {
+        PyErr_Format(PyExc_ValueError, "typed array item %zd is at +%llu, outside the items area: corrupt",
+                     named, (unsigned long long)position);
+        return NULL;
+    }
+    location = PyLong_FromSsize_t(self->offset + (Py_ssize_t)position);
+    if (location == NULL)
+        return NULL;
+    args[0] = self->buffer;
+    args[1] = location;
+    proxy = PyObject_Vectorcall(self->unpack, args, 2, NULL);
+    Py_DECREF(location);
+    return proxy;
+}
+
+static PyObject *
+item_at(ItemSequence *self, Py_ssize_t number)
+{
+    return item_named(self, number, number);
+}
+
+Py_ssize_t
+item_count(PyObject *items)
+{
+    return ((ItemSequence *)items)->count;
+}
+
+PyObject *
+item_proxy(PyObject *items, Py_ssize_t number)
+{
+    return item_at((ItemSequence *)items, number);
+}
+
+/* items[key] for an integer key (negative counts from the end), else NULL with no error set. */
+static PyObject *
+item_by_key(ItemSequence *self, PyObject *key)
+{
+    Py_ssize_t number;
+
+    if (!PyLong_Check(key))
+        return NULL;
+    number = PyLong_AsSsize_t(key);
+    if (number == -1 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError))
+            return NULL;
+        PyErr_Clear();
+        PyErr_SetString(PyExc_IndexError, "cannot fit 'int' into an index-sized integer");
+        return NULL;
+    }
+    return item_named(self, number < 0 ? number + self->count : number, number);
+}
+
+static PyObject *
+items_subscript(ItemSequence *self, PyObject *key)
+{
+    PyObject *proxy = item_by_key(self, key);
+    if (proxy == NULL && !PyErr_Occurred())
+        PyErr_Format(PyExc_TypeError, "typed array items are indexed by integers, not %.100s",
+                     Py_TYPE(key)->tp_name);
+    return proxy;
+}
+
+static PyObject *
+items_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    if (kwnames != NULL || PyVectorcall_NARGS(nargsf) != 1) {
+        PyErr_SetString(PyExc_TypeError, "get(number) takes one argument");
+        return NULL;
+    }
+    return items_subscript((ItemSequence *)callable, args[0]);
+}
+
+static Py_ssize_t
+items_length(ItemSequence *self)
+{
+    return self->count;
+}
+
+static PyObject *
+items_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"buffer", "offset", "items_start", "index_offset", "count", "unpack", NULL};
+    PyObject *buffer, *unpack;
+    Py_ssize_t offset, items_start, index_offset, count;
+    ItemSequence *self;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OnnnnO:ItemSequence", keywords, &buffer, &offset,
+                                     &items_start, &index_offset, &count, &unpack))
+        return NULL;
+    if (offset < 0 || items_start < 0 || index_offset < items_start || count < 0) {
+        PyErr_Format(PyExc_ValueError, "bad typed array geometry: offset %zd, index at +%zd, %zd items",
+                     offset, index_offset, count);
+        return NULL;
+    }
+    if (!PyCallable_Check(unpack)) {
+        PyErr_SetString(PyExc_TypeError, "unpack must be callable");
+        return NULL;
+    }
+    self = (ItemSequence *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->vectorcall = items_vectorcall;
+    self->buffer = Py_NewRef(buffer);
+    self->unpack = Py_NewRef(unpack);
+    self->offset = offset;
+    self->items_start = items_start;
+    self->index_offset = index_offset;
+    self->count = count;
+    return (PyObject *)self;
+}
+
+static int
+items_traverse(ItemSequence *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->buffer);
+    Py_VISIT(self->unpack);
+    return 0;
+}
+
+static int
+items_clear(ItemSequence *self)
+{
+    Py_CLEAR(self->buffer);
+    Py_CLEAR(self->unpack);
+    return 0;
+}
+
+static void
+items_dealloc(ItemSequence *self)
+{
+    PyObject_GC_UnTrack(self);
+    items_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PySequenceMethods items_as_sequence = {
+    .sq_length = (lenfunc)items_length,
+    .sq_item = (ssizeargfunc)item_at,
+};
+
+static PyMappingMethods items_as_mapping = {
+    .mp_length = (lenfunc)items_length,
+    .mp_subscript = (binaryfunc)items_subscript,
+};
+
+PyTypeObject ItemSequence_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "sharedbuffers._native._objects.ItemSequence",
+    .tp_basicsize = sizeof(ItemSequence),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "The proxies of a typed array's items, by number; calling it is indexing it.",
+    .tp_new = items_new,
+    .tp_dealloc = (destructor)items_dealloc,
+    .tp_traverse = (traverseproc)items_traverse,
+    .tp_clear = (inquiry)items_clear,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(ItemSequence, vectorcall),
+    .tp_as_sequence = &items_as_sequence,
+    .tp_as_mapping = &items_as_mapping,
+};
+
+/* -- ItemLookup: the class's __getitem__ ------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *fallback;             /* the Python __getitem__(array, key) */
+} ItemLookup;
+
+static PyObject *items_name;        /* interned "_items" */
+
+static PyObject *
+lookup_call(ItemLookup *self, PyObject *array, PyObject *key)
+{
+    PyObject *items, *proxy, *args[2];
+
+    if (PyLong_Check(key)) {
+        items = PyObject_GenericGetAttr(array, items_name);
+        if (items != NULL) {
+            if (Py_IS_TYPE(items, &ItemSequence_Type)) {
+                proxy = item_by_key((ItemSequence *)items, key);
+                Py_DECREF(items);
+                return proxy;
+            }
+            Py_DECREF(items);
+        }
+        else if (PyErr_ExceptionMatches(PyExc_AttributeError))
+            PyErr_Clear();
+        else
+            return NULL;
+    }
+    args[0] = array;
+    args[1] = key;
+    return PyObject_Vectorcall(self->fallback, args, 2, NULL);
+}
+
+static PyObject *
+lookup_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    if (kwnames != NULL || PyVectorcall_NARGS(nargsf) != 2) {
+        PyErr_SetString(PyExc_TypeError, "__getitem__ takes exactly one argument");
+        return NULL;
+    }
+    return lookup_call((ItemLookup *)callable, args[0], args[1]);
+}
+
+static PyObject *
+lookup_get(PyObject *self, PyObject *instance, PyObject *owner)
+{
+    if (instance == NULL || instance == Py_None)
+        return Py_NewRef(self);
+    return PyMethod_New(self, instance);
+}
+
+static PyObject *
+lookup_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"fallback", NULL};
+    PyObject *fallback;
+    ItemLookup *self;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:ItemLookup", keywords, &fallback))
+        return NULL;
+    if (!PyCallable_Check(fallback)) {
+        PyErr_SetString(PyExc_TypeError, "fallback must be callable");
+        return NULL;
+    }
+    self = (ItemLookup *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->vectorcall = lookup_vectorcall;
+    self->fallback = Py_NewRef(fallback);
+    return (PyObject *)self;
+}
+
+static int
+lookup_traverse(ItemLookup *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->fallback);
+    return 0;
+}
+
+static int
+lookup_clear(ItemLookup *self)
+{
+    Py_CLEAR(self->fallback);
+    return 0;
+}
+
+static void
+lookup_dealloc(ItemLookup *self)
+{
+    PyObject_GC_UnTrack(self);
+    lookup_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+lookup_get_fallback(ItemLookup *self, void *closure)
+{
+    return Py_NewRef(self->fallback);
+}
+
+static PyGetSetDef lookup_getset[] = {
+    {"fallback", (getter)lookup_get_fallback, NULL, "the Python __getitem__ for other keys", NULL},
+    {"__wrapped__", (getter)lookup_get_fallback, NULL, "the Python __getitem__ for other keys", NULL},
+    {NULL}
+};
+
+static PyTypeObject ItemLookup_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "sharedbuffers._native._objects.ItemLookup",
+    .tp_basicsize = sizeof(ItemLookup),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL
+                | Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_doc = "__getitem__ of typed arrays: integer keys through the instance's _items, in C.",
+    .tp_new = lookup_new,
+    .tp_dealloc = (destructor)lookup_dealloc,
+    .tp_traverse = (traverseproc)lookup_traverse,
+    .tp_clear = (inquiry)lookup_clear,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(ItemLookup, vectorcall),
+    .tp_descr_get = lookup_get,
+    .tp_getset = lookup_getset,
+};
+
+int
+items_add_to_module(PyObject *module)
+{
+    if (PyType_Ready(&ItemSequence_Type) < 0 || PyType_Ready(&ItemLookup_Type) < 0)
+        return -1;
+    items_name = PyUnicode_InternFromString("_items");
+    if (items_name == NULL)
+        return -1;
+    if (PyModule_AddObjectRef(module, "ItemSequence", (PyObject *)&ItemSequence_Type) < 0
+            || PyModule_AddObjectRef(module, "ItemLookup", (PyObject *)&ItemLookup_Type) < 0)
+        return -1;
+    return 0;
+}

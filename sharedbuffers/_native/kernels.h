@@ -1,0 +1,42 @@
+/*
+ * The part of the native kernels (kernels.c) that the C-API module (_objects) calls too: the
+ * id-mapper lookups, their geometry and their result codes.  kernels.c is compiled into both
+ * extension modules; cffi declares the same functions in build_kernels.py.
+ */
+#ifndef SHAREDBUFFERS_KERNELS_H
+#define SHAREDBUFFERS_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SB_IDMAP_MISSING (-6)   /* no row holds the key */
+#define SB_IDMAP_DEFER   (-7)   /* a candidate row's stored key is compressed */
+#define SB_IDMAP_WIDE    (-8)   /* sb_idmap_get*: the value found does not fit an int64_t */
+
+/* Batch per-key status values. */
+#define SB_IDMAP_FOUND     1
+#define SB_IDMAP_NOT_FOUND 0
+#define SB_IDMAP_DEFERRED  2
+
+#define SB_BYTES_LONG       0x7FFF
+#define SB_BYTES_COMPRESSED 0x8000
+
+/* Where a mapper's rows are; made once per mapper by the Python side. */
+typedef struct {
+    const void *buf;         /* the buffer holding the mapper */
+    uint64_t buflen;         /* its size in bytes */
+    uint64_t mapper_offset;  /* where the mapper starts: key offsets are relative to it */
+    uint64_t index_offset;   /* where the rows start */
+    uint64_t count;          /* number of rows */
+    uint32_t columns;        /* 2: (key, value); 3: (hash, key offset, value) */
+    uint32_t width;          /* bytes per cell: 4 or 8 */
+} sb_idmap;
+
+uint64_t sb_xxh64(const void *data, size_t len, uint64_t seed);
+uint32_t sb_xxh32(const void *data, size_t len, uint32_t seed);
+int64_t sb_idmap_find(const sb_idmap *map, uint64_t key, uint64_t start_row);
+int64_t sb_idmap_find_bytes(const sb_idmap *map, const void *key, size_t length, uint64_t start_row);
+int64_t sb_idmap_get(const sb_idmap *map, uint64_t key);
+int64_t sb_idmap_get_bytes(const sb_idmap *map, const void *key, size_t length);
+
+#endif

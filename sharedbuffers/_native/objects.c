@@ -1,0 +1,43 @@
+/*
+ * sharedbuffers._native._objects: the native code that makes and reads Python objects.
+ *
+ * Why this exists beside the cffi kernels
+ * ---------------------------------------
+ * The cffi kernels work on raw memory and return C numbers: hashing, searching, atomics.
+ * Making a proxy, decoding a field or encoding a list is different work: its input or result
+ * is Python objects (a tuple subclass, a str, a list of ints, a frozenset).  Through cffi each
+ * of those would still be built or taken apart by Python code around the call, and on the hot
+ * paths the benchmarks measure (unpack one record, read every field of a fresh proxy, pack a
+ * record) that Python code *is* the cost.  So this part is written against the CPython C API.
+ *
+ * Parts: proxies.c (snapshot proxies and their field readers), items.c (typed array items by
+ * number), encoders.c (numeric lists, tuples and sets as the writer stores them), lookups.c
+ * (single-key lookups of id mappers and mappings).
+ *
+ * Every function here has a pure-Python twin that gives the same results and raises the same
+ * exceptions; SHAREDBUFFERS_PURE=1 (or this module missing) selects the twins, and the test
+ * suite runs both.  Every read is bounds-checked against the buffer's length first.
+ */
+#include "objects.h"
+
+static struct PyModuleDef objects_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "sharedbuffers._native._objects",
+    .m_doc = "The native code that makes and reads Python objects (see objects.c for why).",
+    .m_size = -1,
+};
+
+PyMODINIT_FUNC
+PyInit__objects(void)
+{
+    PyObject *module = PyModule_Create(&objects_module);
+    if (module == NULL)
+        return NULL;
+    if (proxies_add_to_module(module) < 0 || items_add_to_module(module) < 0
+            || encoders_add_to_module(module) < 0
+            || lookups_add_to_module(module) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}

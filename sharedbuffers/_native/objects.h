@@ -1,0 +1,109 @@
+/*
+ * Shared by the parts of sharedbuffers._native._objects: bounds-checked reads of buffers and
+ * the struct codes of fixed-size numbers.
+ */
+#ifndef SHAREDBUFFERS_OBJECTS_H
+#define SHAREDBUFFERS_OBJECTS_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <string.h>
+
+/* -- reading the buffer ------------------------------------------------------------------ */
+
+/* The bytes of a buffer object: bytes are read in place, anything else through the buffer
+ * protocol (which refuses a released memoryview, a closed mmap...). */
+typedef struct {
+    const unsigned char *data;
+    Py_ssize_t size;
+    Py_buffer view;
+    int has_view;
+} ByteSpan;
+
+static inline int
+span_open(PyObject *buffer, ByteSpan *span)
+{
+    if (PyBytes_CheckExact(buffer)) {
+        span->data = (const unsigned char *)PyBytes_AS_STRING(buffer);
+        span->size = PyBytes_GET_SIZE(buffer);
+        span->has_view = 0;
+        return 0;
+    }
+    if (PyObject_GetBuffer(buffer, &span->view, PyBUF_SIMPLE) < 0)
+        return -1;
+    span->data = (const unsigned char *)span->view.buf;
+    span->size = span->view.len;
+    span->has_view = 1;
+    return 0;
+}
+
+static inline void
+span_close(ByteSpan *span)
+{
+    if (span->has_view) {
+        PyBuffer_Release(&span->view);
+        span->has_view = 0;
+    }
+}
+
+/* True when [position, position + length) lies inside a buffer of `size` bytes. */
+static inline int
+in_bounds(Py_ssize_t position, Py_ssize_t length, Py_ssize_t size)
+{
+    return position >= 0 && length >= 0 && length <= size && position <= size - length;
+}
+
+static inline uint16_t load_u16(const unsigned char *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+static inline uint32_t load_u32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline uint64_t load_u64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static inline int64_t load_i64(const unsigned char *p) { int64_t v; memcpy(&v, p, 8); return v; }
+
+/* Size of one value of a struct code (standard sizes, as struct's '=' mode), 0 if unknown. */
+static inline Py_ssize_t
+code_size(char code)
+{
+    switch (code) {
+    case 'b': case 'B': case '?': return 1;
+    case 'h': case 'H': return 2;
+    case 'i': case 'I': case 'f': return 4;
+    case 'q': case 'Q': case 'd': return 8;
+    default: return 0;
+    }
+}
+
+/* The Python value of one number of struct code `code` at p (as struct.unpack_from('=' code)). */
+static inline PyObject *
+decode_number(char code, const unsigned char *p)
+{
+    switch (code) {
+    case 'b': return PyLong_FromLong((long)(int8_t)p[0]);
+    case 'B': return PyLong_FromLong((long)p[0]);
+    case '?': return PyBool_FromLong(p[0] != 0);
+    case 'h': { int16_t v; memcpy(&v, p, 2); return PyLong_FromLong(v); }
+    case 'H': return PyLong_FromLong(load_u16(p));
+    case 'i': { int32_t v; memcpy(&v, p, 4); return PyLong_FromLong(v); }
+    case 'I': return PyLong_FromUnsignedLong(load_u32(p));
+    case 'q': return PyLong_FromLongLong(load_i64(p));
+    case 'Q': return PyLong_FromUnsignedLongLong(load_u64(p));
+    case 'f': { float v; memcpy(&v, p, 4); return PyFloat_FromDouble((double)v); }
+    case 'd': { double v; memcpy(&v, p, 8); return PyFloat_FromDouble(v); }
+    default:
+        PyErr_Format(PyExc_SystemError, "sharedbuffers: unknown struct code %c", code);
+        return NULL;
+    }
+}
+
+/* Each part adds its types and functions to the module. */
+int proxies_add_to_module(PyObject *module);
+int items_add_to_module(PyObject *module);
+int encoders_add_to_module(PyObject *module);
+int lookups_add_to_module(PyObject *module);
+
+/* items.c, for the mapping lookups of lookups.c */
+extern PyTypeObject ItemSequence_Type;
+Py_ssize_t item_count(PyObject *items);
+PyObject *item_proxy(PyObject *items, Py_ssize_t number);
+
+#endif
