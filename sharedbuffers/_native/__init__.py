@@ -18,6 +18,10 @@ Public interface::
     atomic_add(buf, offset, code, delta)    returns the new value
     search_handle(buf), lower_bound(handle, index_offset, count, columns, width, key)
                                             first row of a sorted index whose column 0 >= key
+    gather_field(buf, array_offset, items_start, index_offset, count, numbers, bitmap_size,
+                 full_has, field_offset, out) -> int
+                                            one fixed-size field of typed array items into a
+                                            numpy array; how many items had the full shape
 
 Id-mapper lookups (one call per lookup or per batch; see kernels.c)::
 
@@ -58,7 +62,7 @@ from . import fallback as _fb
 
 __all__ = [
     "NATIVE", "xxh64", "xxh32", "hash_float", "fold_hashes",
-    "atomic_load", "atomic_store", "atomic_cas", "atomic_add", "search_handle", "lower_bound",
+    "atomic_load", "atomic_store", "atomic_cas", "atomic_add", "search_handle", "lower_bound", "gather_field",
     "idmap_handle", "idmap_find", "idmap_find_bytes", "idmap_get", "idmap_get_bytes",
     "idmap_find_many", "idmap_find_many_bytes",
     "IDMAP_MISSING", "IDMAP_DEFER", "IDMAP_WIDE", "IDMAP_FOUND", "IDMAP_NOT_FOUND", "IDMAP_DEFERRED",
@@ -306,6 +310,25 @@ def _atomic_functions(ffi, lib):
     return atomic_load, atomic_store, atomic_cas, atomic_add
 
 
+def _gather_function(ffi, lib):
+    """Wrapper for the column gather kernel (the GIL is released during the call)."""
+    c_gather = lib.sb_gather_field
+    from_buffer = ffi.from_buffer
+
+    def gather_field(buf, array_offset, items_start, index_offset, count, numbers, bitmap_size, full_has,
+                     field_offset, out):
+        memory = from_buffer(buf)
+        taken = c_gather(memory, len(memory), array_offset, items_start, index_offset, count,
+                         ffi.NULL if numbers is None else from_buffer("int64_t[]", numbers),
+                         count if numbers is None else len(numbers), bitmap_size, full_has, field_offset,
+                         out.dtype.itemsize, from_buffer(out, require_writable=True))
+        if taken < 0:       # a geometry that does not fit: the twin raises the error that says why
+            return _fb.gather_field(buf, array_offset, items_start, index_offset, count, numbers, bitmap_size,
+                                    full_has, field_offset, out)
+        return taken
+    return gather_field
+
+
 def _search_functions(ffi, lib):
     """Wrappers for the sorted-index search kernel (the GIL is released during the call)."""
     c_lower_bound = lib.sb_lower_bound
@@ -383,12 +406,13 @@ if NATIVE:
     xxh64, xxh32, hash_float, fold_hashes = _hash_functions(_kernels.ffi, _kernels.lib)
     atomic_load, atomic_store, atomic_cas, atomic_add = _atomic_functions(_kernels.ffi, _kernels.lib)
     search_handle, lower_bound = _search_functions(_kernels.ffi, _kernels.lib)
+    gather_field = _gather_function(_kernels.ffi, _kernels.lib)
     (idmap_handle, idmap_find, idmap_find_bytes, idmap_get, idmap_get_bytes,
      idmap_find_many, idmap_find_many_bytes) = _idmap_functions(_kernels.ffi, _kernels.lib)
 else:
     from .fallback import (  # noqa: F401  (re-exported)
         atomic_add, atomic_cas, atomic_load, atomic_store,
-        fold_hashes, hash_float, lower_bound, search_handle, xxh32, xxh64,
+        fold_hashes, gather_field, hash_float, lower_bound, search_handle, xxh32, xxh64,
         idmap_handle, idmap_find, idmap_find_bytes, idmap_get, idmap_get_bytes,
         idmap_find_many, idmap_find_many_bytes,
     )

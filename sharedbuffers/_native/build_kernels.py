@@ -80,6 +80,10 @@ int sb_add_uint(void *buf, size_t buflen, ptrdiff_t offset, int code,
                 int negative, uint64_t magnitude, uint64_t *out);
 int sb_add_float(void *buf, size_t buflen, ptrdiff_t offset, int code,
                  double delta, double *out);
+int64_t sb_gather_field(const void *buf, size_t buflen, uint64_t array_offset, uint64_t items_start,
+                        uint64_t index_offset, uint64_t count, const int64_t *numbers, uint64_t n,
+                        unsigned bitmap_size, uint64_t full_has, uint64_t field_offset,
+                        unsigned field_size, void *out);
 """
 
 

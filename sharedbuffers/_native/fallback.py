@@ -685,3 +685,50 @@ def idmap_find_many_bytes(handle, data, spans, values, status):
         else:
             return number
     return count
+
+
+# --------------------------------------------------------------------------
+# Column gather (twin of kernels.c's sb_gather_field), vectorized with numpy
+# --------------------------------------------------------------------------
+
+def gather_field(buf, array_offset, items_start, index_offset, count, numbers, bitmap_size, full_has,
+                 field_offset, out):
+    """Copy one fixed-size field of the items ``numbers`` (int64 array; None: all) into ``out``.
+
+    Returns len(numbers) when every item has the full shape (bitmaps ``(full_has, 0)``) and a
+    position inside the items area, else the index of the first item that has not; see
+    kernels.c.  ``out`` is a writable numpy array of len(numbers) values of the field's size.
+    """
+    import numpy
+    field_size = out.dtype.itemsize
+    if bitmap_size not in (1, 2, 4, 8) or field_size not in (1, 2, 4, 8):
+        raise ValueError("bitmaps of %d bytes, fields of %d bytes: not a typed array's" % (bitmap_size, field_size))
+    raw = numpy.frombuffer(buf, numpy.uint8)
+    if (array_offset > len(raw) or index_offset > len(raw) - array_offset
+            or count > (len(raw) - array_offset - index_offset) // 8 or items_start > index_offset
+            or field_offset > index_offset):
+        raise IndexError("typed array geometry does not fit in %d bytes" % len(raw))
+    if numbers is None:
+        numbers = numpy.arange(count, dtype=numpy.int64)
+    if not len(numbers):
+        return 0
+    index = numpy.frombuffer(buf, numpy.uint64, count, array_offset + index_offset)
+    positions = index[numbers]
+    usable = ((positions >= items_start) & (positions < index_offset)
+              & (positions.astype(numpy.float64) <= index_offset - field_offset - field_size)
+              & (positions.astype(numpy.float64) <= index_offset - 2 * bitmap_size))
+    starts = numpy.where(usable, positions, items_start).astype(numpy.int64) + array_offset
+    bitmap = numpy.dtype('=u%d' % bitmap_size)
+    has = _gather_values(raw, starts, bitmap).astype(numpy.uint64)
+    none = _gather_values(raw, starts + bitmap_size, bitmap).astype(numpy.uint64)
+    usable &= (has == numpy.uint64(full_has)) & (none == 0)
+    taken = len(numbers) if usable.all() else int(numpy.argmin(usable))
+    out[:taken] = _gather_values(raw, starts[:taken] + field_offset, out.dtype)
+    return taken
+
+
+def _gather_values(raw, starts, dtype):
+    """The ``dtype`` value at every start offset of ``raw`` (a uint8 array)."""
+    import numpy
+    size = dtype.itemsize
+    return raw[starts[:, None] + numpy.arange(size)].copy().view(dtype).ravel()

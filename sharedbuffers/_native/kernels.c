@@ -1113,3 +1113,74 @@ int64_t sb_idmap_find_many_bytes(const sb_idmap *map, const void *data, size_t d
     }
     return (int64_t)n;
 }
+
+/* ------------------------------------------------------------------------------------------
+ * Column gather (typed arrays, FORMAT.md §8): one fixed-size field of many items
+ *
+ * `numbers` are item numbers (NULL: all `count` items in order; n must then be count); item k's
+ * position is the uint64 index entry at array_offset + index_offset + 8 * k, counted from the
+ * array's start.  For each item whose position lies in [items_start, index_offset) and whose
+ * header bitmaps are exactly (full_has, 0), the `field_size` bytes at position + field_offset
+ * are copied to out[i].  Returns n when every item was copied, else the index (in `numbers`)
+ * of the first item that was not (another shape, or a corrupt position): the caller decides
+ * for those, in Python.  SB_E_BOUNDS / SB_E_CODE for a geometry that does not fit the buffer.
+ * ------------------------------------------------------------------------------------------ */
+/* The unsigned int of `size` bytes (1, 2, 4 or 8, native byte order) at `at`. */
+static inline uint64_t read_uint(const unsigned char *at, unsigned size)
+{
+    uint16_t u16;
+
+    switch (size) {
+    case 1: return at[0];
+    case 2: memcpy(&u16, at, 2); return u16;
+    default: return read_cell(at, size);
+    }
+}
+
+/* Copy `size` bytes (1, 2, 4 or 8): constant-size copies, which compile to one load and store. */
+static inline void copy_uint(unsigned char *to, const unsigned char *from, unsigned size)
+{
+    switch (size) {
+    case 1: to[0] = from[0]; break;
+    case 2: memcpy(to, from, 2); break;
+    case 4: memcpy(to, from, 4); break;
+    default: memcpy(to, from, 8); break;
+    }
+}
+
+int64_t sb_gather_field(const void *buf, size_t buflen, uint64_t array_offset, uint64_t items_start,
+                        uint64_t index_offset, uint64_t count, const int64_t *numbers, uint64_t n,
+                        unsigned bitmap_size, uint64_t full_has, uint64_t field_offset,
+                        unsigned field_size, void *out)
+{
+    const unsigned char *bytes = (const unsigned char *)buf;
+    unsigned char *destination = (unsigned char *)out;
+    uint64_t i;
+
+    if ((bitmap_size != 1 && bitmap_size != 2 && bitmap_size != 4 && bitmap_size != 8)
+        || (field_size != 1 && field_size != 2 && field_size != 4 && field_size != 8))
+        return SB_E_CODE;
+    if (array_offset > buflen || index_offset > buflen - array_offset
+        || count > (buflen - array_offset - index_offset) / 8 || items_start > index_offset
+        || field_offset > index_offset || (numbers == NULL && n != count))
+        return SB_E_BOUNDS;
+    for (i = 0; i < n; i++) {
+        uint64_t position, has, none;
+        int64_t number = numbers != NULL ? numbers[i] : (int64_t)i;
+
+        if (number < 0 || (uint64_t)number >= count)
+            return SB_E_BOUNDS;
+        memcpy(&position, bytes + array_offset + index_offset + 8 * (uint64_t)number, 8);
+        /* the header and the field must lie in the items area, before the index */
+        if (position < items_start || position >= index_offset
+            || field_offset + field_size > index_offset - position
+            || 2 * (uint64_t)bitmap_size > index_offset - position)
+            return (int64_t)i;
+        has = read_uint(bytes + array_offset + position, bitmap_size);
+        none = read_uint(bytes + array_offset + position + bitmap_size, bitmap_size);
+        if (has != full_has || none != 0)
+            return (int64_t)i;
+        copy_uint(destination + i * field_size, bytes + array_offset + position + field_offset, field_size);
+    }
+    return (int64_t)n;
+}

@@ -264,6 +264,20 @@ class MappedArrayProxyBase(MappedLifetime):
             return iter(self)
         return (self[number] for number, keep in zip(range(self.index_elements), mask) if keep)
 
+    def _column_of_full_items(self, name, indices, dtype):
+        """column() when every selected item has every attribute (one pass in the kernel), else None."""
+        schema = self.schema
+        full = (1 << len(schema.slot_keys)) - 1
+        try:
+            field = schema.shape(full, 0).fields[schema.slot_keys.index(name)]
+        except TypeError:           # a slot class not registered yet: the general path explains
+            return None
+        numbers = None if indices is None else _item_numbers(self.index_elements, indices)
+        values = numpy.empty(self.index_elements if numbers is None else len(numbers), dtype)
+        taken = _native.gather_field(self.buf, self.offset, HEADER_SIZE, self.index_offset, self.index_elements,
+                                     numbers, struct.calcsize('=' + schema.bitmap_format), full, field.offset, values)
+        return values if taken == len(values) else None
+
     def column(self, name, indices=None, default=_NO_DEFAULT):
         """A numpy array of the fixed-size attribute ``name`` of every item (or of ``indices``).
 
@@ -278,6 +292,9 @@ class MappedArrayProxyBase(MappedLifetime):
             raise TypeError('column() reads fixed-size attributes; %r is %s' % (name, 'not a slot' if slot_type is None
                                                                                else 'variable-size'))
         dtype = numpy.dtype('=' + code)
+        fast = self._column_of_full_items(name, indices, dtype)
+        if fast is not None:
+            return fast
         raw = numpy.frombuffer(self.buf, numpy.uint8)
         positions = numpy.frombuffer(self.buf, numpy.uint64, self.index_elements,
                                      self.offset + self.index_offset).astype(numpy.int64)
@@ -322,6 +339,11 @@ class MappedArrayProxyBase(MappedLifetime):
             values = values.copy()
             values[~present] = default
         return values
+
+
+def _item_numbers(count, indices):
+    """The item numbers ``indices`` selects (any numpy index of a length-``count`` axis)."""
+    return numpy.ascontiguousarray(numpy.arange(count, dtype=numpy.int64)[indices], dtype=numpy.int64)
 
 
 def _gather(raw, starts, dtype):

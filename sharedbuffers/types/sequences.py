@@ -78,16 +78,22 @@ def pad_to_8(context):
 
 
 
+def append_encoded(encoded, context, padded):
+    """Append bytes a C encoder made (padded to 8 after, when ``padded``); their position."""
+    position = context.origin + len(context.out)
+    context.out += encoded
+    if padded:
+        pad_to_8(context)
+    return position
+
+
 def write_sequence(value, context):
     """Append a list/tuple (or a 1-d numpy array); return its logical position."""
     native = _native.objects
     if native is not None:
         encoded = native.encode_sequence(value)     # the numeric cases below, in one call
         if encoded is not None:
-            position = context.origin + len(context.out)
-            context.out += encoded
-            pad_to_8(context)
-            return position
+            return append_encoded(encoded, context, padded=True)
     numpy_code = None
     if not isinstance(value, (list, tuple)):
         numpy_code = _numpy_array_code(value)

@@ -16,7 +16,7 @@ from .. import _native
 from .._facade import public
 from ..buffers import out_of_bounds
 from .base import VariableCodec
-from .sequences import pad_to_8 as _pad8, read_sequence, write_sequence
+from .sequences import append_encoded, read_sequence, write_sequence
 
 __all__ = ['mapped_frozenset', 'write_set', 'read_set']
 
@@ -40,12 +40,8 @@ def write_set(value, context):
     native = _native.objects
     if native is not None:
         encoded = native.encode_set(value)          # the int cases below, in one call
-        if encoded is not None:
-            position = context.origin + len(context.out)
-            context.out += encoded
-            if encoded[0] not in _BITMAP_CODES:     # bitmaps are not padded, sequences are
-                _pad8(context)
-            return position
+        if encoded is not None:     # bitmaps are not padded, sequences are
+            return append_encoded(encoded, context, padded=encoded[0] not in _BITMAP_CODES)
     kind = type(value)
     if kind is frozenset or kind is set:
         items = list(value)
