@@ -685,6 +685,27 @@ def test_lower_bound_matches_bisect(impl, keys, probe, columns, padding):
         assert impl.lower_bound(handle, padding, len(keys), columns, 8, wanted) == bisect.bisect_left(keys, wanted)
 
 
+skewed_keys = st.one_of(
+    st.lists(st.integers(0, 40), min_size=1, max_size=2000),                                  # many duplicates
+    st.lists(st.integers(0, 64).map(lambda bits: (1 << bits) - 1), min_size=1, max_size=400),  # exponential
+    st.lists(st.sampled_from([0, 1, M64 - 1, M64]), min_size=1, max_size=500),                # extremes
+    st.integers(50, 3000).map(lambda n: [i * i * i for i in range(n)]),                      # convex
+)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@settings(max_examples=150, deadline=None)
+@given(skewed_keys, st.lists(st.integers(0, M64), max_size=5))
+def test_lower_bound_matches_bisect_on_skewed_keys(impl, keys, probes):
+    """Interpolation guesses go wrong on skewed data; the answer must not."""
+    import bisect
+    keys.sort()
+    handle = impl.search_handle(struct.pack("=%dQ" % (2 * len(keys)), *[v for key in keys for v in (key, 0)]))
+    for wanted in keys[::max(1, len(keys) // 20)] + [key + 1 for key in keys[:5]] + probes:
+        wanted = min(wanted, M64)
+        assert impl.lower_bound(handle, 0, len(keys), 2, 8, wanted) == bisect.bisect_left(keys, wanted)
+
+
 def test_lower_bound_on_32_bit_rows(impl):
     keys = [1, 5, 5, 9, 2 ** 32 - 1]
     handle = impl.search_handle(b"".join(struct.pack("=II", key, 0) for key in keys))

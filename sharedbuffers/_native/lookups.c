@@ -103,15 +103,21 @@ keys_find(KeyLookup *self, PyObject *key)
         return sb_idmap_get_bytes(&self->map, data, (size_t)length);
     }
     else {
-        unsigned long long number;
+        long long number;
+        int overflow;
         if (!PyLong_CheckExact(key))
             return SB_IDMAP_DEFER;
-        number = PyLong_AsUnsignedLongLong(key);
-        if (number == (unsigned long long)-1 && PyErr_Occurred()) {
-            PyErr_Clear();          /* negative or beyond 64 bits */
-            return SB_IDMAP_DEFER;
+        /* The signed conversion is the fast one; keys of 2**63 and up take the unsigned one. */
+        number = PyLong_AsLongLongAndOverflow(key, &overflow);
+        if (overflow == 0 && number >= 0)
+            return sb_idmap_get(&self->map, (uint64_t)number);
+        if (overflow > 0) {
+            unsigned long long big = PyLong_AsUnsignedLongLong(key);
+            if (!(big == (unsigned long long)-1 && PyErr_Occurred()))
+                return sb_idmap_get(&self->map, big);
         }
-        return sb_idmap_get(&self->map, number);
+        PyErr_Clear();              /* negative or beyond 64 bits: the Python method decides */
+        return SB_IDMAP_DEFER;
     }
 }
 
