@@ -31,6 +31,18 @@ span_open(PyObject *buffer, ByteSpan *span)
         span->has_view = 0;
         return 0;
     }
+    if (PyMemoryView_Check(buffer)) {
+        /* A live C-contiguous view is read through its own buffer description, without a new
+         * export: the caller holds a reference and the GIL, so it cannot be released meanwhile. */
+        PyMemoryViewObject *memory = (PyMemoryViewObject *)buffer;
+        if (!(memory->flags & _Py_MEMORYVIEW_RELEASED) && (memory->flags & _Py_MEMORYVIEW_C)
+                && memory->view.buf != NULL) {
+            span->data = (const unsigned char *)memory->view.buf;
+            span->size = memory->view.len;
+            span->has_view = 0;
+            return 0;
+        }
+    }
     if (PyObject_GetBuffer(buffer, &span->view, PyBUF_SIMPLE) < 0)
         return -1;
     span->data = (const unsigned char *)span->view.buf;
