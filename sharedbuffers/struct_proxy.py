@@ -542,6 +542,34 @@ def build_unpacker(schema):
     if full_format:
         namespace['FULL_READ_ONLY'] = schema._make_shape_reader(slot_mask, 0, 0)[0]
 
+    name = 'unpack %s' % schema.display_name
+    native = _native.objects
+    if native is None or not full_format:
+        return compile_function(_unpacker_source(full_format, slot_mask), 'unpack_from', namespace, name), shapes
+    # The fast path, in C; every other case runs the generated function, which is written and
+    # compiled when first needed: opening a file of full-shape records never pays for it.
+    full = schema.shape(slot_mask, 0)
+    fixed = [(field.struct_code, field.offset) for field in full.fields if field.codec is None]
+    unpack_from = native.SnapshotUnpacker(
+        namespace['FULL_READ_ONLY'], _compiled_on_first_call(full_format, slot_mask, namespace, name), slot_mask,
+        header.size // 2, struct.calcsize(full_format), fixed)
+    return unpack_from, shapes
+
+
+def _compiled_on_first_call(full_format, slot_mask, namespace, name):
+    """A stand-in for the generated ``unpack_from`` that writes and compiles it when first called."""
+    compiled = []
+
+    def unpack_from(buf, offset=0, idmap=None, factory_class_new=None, proxy_into=None):
+        if not compiled:
+            source = _unpacker_source(full_format, slot_mask)
+            compiled.append(compile_function(source, 'unpack_from', namespace, name))
+        return compiled[0](buf, offset, idmap, factory_class_new, proxy_into)
+    return unpack_from
+
+
+def _unpacker_source(full_format, slot_mask):
+    """Source of the generated ``unpack_from`` (names from build_unpacker's namespace)."""
     def fast_path(indent, cls):
         if not full_format:
             return []
@@ -553,7 +581,7 @@ def build_unpacker(schema):
             'else:',
             '    if values[0] == %#x and not values[1] and offset >= 0:' % slot_mask,
             '        return new(%s, (buf, offset) + values)' % cls)]
-    source = '\n'.join([
+    return '\n'.join([
         'def unpack_from(buf, offset=0, idmap=None, factory_class_new=None, proxy_into=None):',
         '    if type(buf) is bytes:',
         '        writable = 0',
@@ -589,16 +617,6 @@ def build_unpacker(schema):
         '    except struct_error:',
         '        raise bad_offset(schema, buf, offset, schema.shape(has, none).fixed_size) from None',
     ]) + '\n'
-    unpack_from = compile_function(source, 'unpack_from', namespace, 'unpack %s' % schema.display_name)
-    native = _native.objects
-    if native is not None and full_format:
-        # The fast path above, in C; every other case still runs the generated function.
-        full = schema.shape(slot_mask, 0)
-        fixed = [(field.struct_code, field.offset) for field in full.fields if field.codec is None]
-        unpack_from = native.SnapshotUnpacker(
-            namespace['FULL_READ_ONLY'], unpack_from, slot_mask, header.size // 2,
-            struct.calcsize(full_format), fixed)
-    return unpack_from, shapes
 
 
 def _bad_offset(schema, buffer, offset, size=None):

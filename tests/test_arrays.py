@@ -206,3 +206,26 @@ print(len(arr), sum(p.x for p in arr), arr[299].label, arr[7].code)
                             env=dict(os.environ, PYTHONPATH=''))
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ['300', str(sum(range(300))), 'p299', '7']
+
+
+def test_a_file_holding_the_declared_schema_opens_without_unpickling(monkeypatch):
+    from sharedbuffers.containers import arrays as arrays_module
+
+    class Cell:
+        __slot_types__ = {'x': int, 'tag': str}
+        __slots__ = ('x', 'tag')
+
+        def __init__(self, x, tag):
+            self.x = x
+            self.tag = tag
+
+    class Cells(MappedArrayProxyBase):
+        schema = Schema.from_typed_slots(Cell)
+
+    buffer = Cells.build([Cell(1, 'a'), Cell(2, 'b')]).buf
+
+    def refuse(data):
+        raise AssertionError('the stored schema was unpickled')
+    monkeypatch.setattr(arrays_module, 'load_schema', refuse)
+    cells = Cells.map_buffer(buffer)
+    assert cells.schema is Cells.schema and [c.tag for c in cells] == ['a', 'b']
