@@ -41,7 +41,6 @@ except ImportError:  # other Pythons: same semantics, slower
 
 from . import _native
 from .buffers import as_byte_buffer, is_writable, out_of_bounds
-from .shared_memory import attach, locate_buffer
 from .codegen import compile_function
 from .types.numbers import check_fixed_value
 from .types.proxied import proxied_dict, proxied_frozenset, proxied_list, proxied_tuple
@@ -177,6 +176,7 @@ class ProxyBehaviour:
     def __reduce__(self):
         """A proxy in shared memory pickles as (schema, segment name, offset): the receiver
         reads the same bytes.  Any other proxy pickles as a plain copy of its object."""
+        from .shared_memory import locate_buffer      # loaded by the first pickling
         located = locate_buffer(self._proxy_buffer, self._proxy_offset)
         if located is not None:
             segment, offset = located
@@ -230,6 +230,7 @@ ProxyBehaviour._proxy_accessors = {}
 
 def proxy_in_segment(schema, name, offset):
     """The proxy of the struct at ``offset`` of shared segment ``name`` (see ``__reduce__``)."""
+    from .shared_memory import attach
     segment = attach(name)
     proxy = schema.unpack_from(segment.buffer, offset)
     try:

@@ -229,3 +229,14 @@ def test_a_file_holding_the_declared_schema_opens_without_unpickling(monkeypatch
     monkeypatch.setattr(arrays_module, 'load_schema', refuse)
     cells = Cells.map_buffer(buffer)
     assert cells.schema is Cells.schema and [c.tag for c in cells] == ['a', 'b']
+
+
+def test_reading_files_loads_no_build_time_modules():
+    """A reader process imports neither tempfile, the thread pool nor the build writers."""
+    code = ('import sys; from sharedbuffers import mapped_struct; '
+            'print(sorted(m for m in ("tempfile", "concurrent.futures", "logging", '
+            '"sharedbuffers.containers.idmapper_writers", "sharedbuffers.shared_memory") if m in sys.modules))')
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    output = subprocess.run([sys.executable, '-c', code], cwd=root, env=dict(os.environ, PYTHONPATH=root),
+                            capture_output=True, text=True, check=True).stdout
+    assert output.strip() == '[]'

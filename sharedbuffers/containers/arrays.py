@@ -22,7 +22,6 @@ import array
 import pickle
 import struct
 import sys
-import tempfile
 
 import numpy
 
@@ -30,7 +29,7 @@ from .. import _native
 from ..buffers import as_byte_buffer, out_of_bounds
 from ..safe_pickle import load_schema
 from ..types.numbers import FIXED_FORMATS
-from .filemaps import MappedLifetime, write_destination
+from .filemaps import MappedLifetime, temporary_file, write_destination
 
 __all__ = ['MappedArrayProxyBase']
 
@@ -57,7 +56,7 @@ class _Positions:
         self.count += 1
         if len(self.current) >= _POSITIONS_IN_MEMORY:
             if self.spill is None:
-                self.spill = tempfile.TemporaryFile(dir=self.tempdir)
+                self.spill = temporary_file(dir=self.tempdir)
             self.current.tofile(self.spill)
             del self.current[:]
 

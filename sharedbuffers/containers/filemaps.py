@@ -8,7 +8,6 @@ into place, so a reader never sees half a file and a crash leaves the previous f
 """
 import contextlib
 import os
-import tempfile
 
 from ..mapped_files import MappedFile, normalize_mode
 
@@ -89,7 +88,7 @@ class MappedLifetime:
         this process does (or until ``shared_segment.unlink()``).
         """
         from ..shared_memory import SharedSegment
-        with tempfile.TemporaryFile(dir=build_options.pop('tempdir', None)) as staging:
+        with temporary_file(dir=build_options.pop('tempdir', None)) as staging:
             cls.build(initializer, destfile=staging, return_mapper=False, **build_options)
             size = staging.tell()
             segment = SharedSegment(max(size, 1), name)
@@ -160,11 +159,23 @@ def _open_shared(cls, name, offset, size):
     return cls.map_shared(name, offset, size)
 
 
+def temporary_file(**options):
+    """tempfile.TemporaryFile, imported on first use: readers never load tempfile and what
+    it pulls in (random, shutil, the compression modules)."""
+    import tempfile
+    return tempfile.TemporaryFile(**options)
+
+
+def make_temporary(**options):
+    import tempfile
+    return tempfile.mkstemp(**options)
+
+
 @contextlib.contextmanager
 def atomic_output(path, tempdir=None):
     """An open binary file that becomes ``path`` only if the block completes."""
     directory = tempdir or os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix='.sharedbuffers-', suffix='.tmp')
+    handle, temporary = make_temporary(dir=directory, prefix='.sharedbuffers-', suffix='.tmp')
     try:
         with os.fdopen(handle, 'w+b') as output:
             yield output
@@ -190,7 +201,7 @@ def write_destination(destfile, tempdir, write, open_written, return_mapper, rea
             write(output)
         return open_written(destfile, 0, None, read_only) if return_mapper else None
     if destfile is None:
-        destfile = tempfile.TemporaryFile(dir=tempdir)
+        destfile = temporary_file(dir=tempdir)
     start = destfile.tell()
     write(destfile)
     destfile.flush()

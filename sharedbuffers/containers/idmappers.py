@@ -29,7 +29,6 @@ import collections
 import os
 import struct
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy
 
@@ -39,7 +38,6 @@ from ..packing import PackContext
 from ..types.object_index import ObjectIndexView, write_object_index
 from ..types.strings import read_bytes
 from .filemaps import MappedLifetime, write_destination
-from .idmapper_writers import NumericRowsWriter, ObjectRowsWriter, StringRowsWriter
 
 __all__ = ['NumericIdMapper', 'NumericId32Mapper', 'NumericIdMultiMapper', 'NumericId32MultiMapper',
            'StringIdMapper', 'StringId32Mapper', 'StringIdMultiMapper', 'StringId32MultiMapper',
@@ -95,6 +93,7 @@ def _thread_pool():
     if _pool is None:
         with _pool_lock:
             if _pool is None:
+                from concurrent.futures import ThreadPoolExecutor     # only batch lookups need it
                 _pool = ThreadPoolExecutor(_MAX_THREADS, thread_name_prefix='sharedbuffers-idmap')
     return _pool
 
@@ -175,6 +174,7 @@ class _SharedKernels:
         self._changed = threading.Condition()
         self._queued = collections.deque()
         self._closed = False
+        from concurrent.futures import Future
         self._outcomes = [Future() for _ in range(count)]
 
     def add(self, number, call, *arguments):
@@ -484,6 +484,7 @@ class NumericIdMapper(_IdMapper):
 
     @classmethod
     def _open_writer(cls, output, tempdir=None, **options):
+        from .idmapper_writers import NumericRowsWriter     # build-time code, loaded by builds
         return NumericRowsWriter(cls, output, tempdir, **options)
 
     def _key_of_row(self, row):
@@ -596,6 +597,7 @@ class StringIdMapper(_IdMapper):
 
     @classmethod
     def _open_writer(cls, output, tempdir=None, **options):
+        from .idmapper_writers import StringRowsWriter
         return StringRowsWriter(cls, output, tempdir, _utf8, **options)
 
     def _stored_key(self, row):
@@ -729,6 +731,7 @@ class ObjectIdMapper(_IdMapper):
 
     @classmethod
     def _open_writer(cls, output, tempdir=None, **options):
+        from .idmapper_writers import ObjectRowsWriter
         return ObjectRowsWriter(cls, output, tempdir, **options)
 
     def __init__(self, buffer, offset=0):

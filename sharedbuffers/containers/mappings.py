@@ -15,11 +15,10 @@ True, or objects with a loose ``__eq__``) are never merged, as 1.x's cache did.
 """
 import collections
 import struct
-import tempfile
 
 from .. import _native
 from ..buffers import as_byte_buffer
-from .filemaps import MappedLifetime, write_destination
+from .filemaps import MappedLifetime, temporary_file, write_destination
 
 __all__ = ['MappedMappingProxyBase', 'MappedMultiMappingProxyBase']
 
@@ -77,7 +76,7 @@ class MappedMappingProxyBase(MappedLifetime):
         pairs = initializer.items() if isinstance(initializer, dict) else initializer
         values = _PackedValues(cls.ValueArray.schema, value_cache_size)
         start = output.tell()
-        with tempfile.TemporaryFile(dir=tempdir) as array_file, \
+        with temporary_file(dir=tempdir) as array_file, \
                 cls.IdMapper._open_writer(output, tempdir, memory_budget=memory_budget, **id_mapper_kwargs) as keys:
             def unique_values():
                 for key, value in pairs:
