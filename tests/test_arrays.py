@@ -4,6 +4,7 @@ import os
 import pickle
 import struct
 import subprocess
+import sys
 
 import numpy
 import pytest
