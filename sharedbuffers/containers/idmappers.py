@@ -26,6 +26,7 @@ bounds-checked); ``get_many`` looks a batch up in chunks, on a thread pool when 
 the kernels run without the GIL.  Keys come back with their Python type: str keys as ``str``.
 """
 import collections
+import functools
 import os
 import struct
 import threading
@@ -288,18 +289,9 @@ class _IdMapper(MappedLifetime):
         self.offset = offset
         self.count = count
         self.index_position = index_position
-        self.rows = numpy.frombuffer(buffer, dtype, count * self.columns, offset + index_position).reshape(
-            count, self.columns)
-        self.hashes = self.rows[:, 0]
         start = offset + index_position
-        # Row reads in Python (multi mappers, object mappers, compressed keys) go through a
-        # memoryview: a numpy scalar costs more than the whole search.
-        self._cells = memoryview(buffer)[start:start + count * row_bytes].cast('Q' if self.width == 64 else 'I')
-        self._search = _native.search_handle(buffer)
         self._index_start = start
-        # What the lookup kernels search: a whole lookup (search, stored-key comparison) is one
-        # native call on it.
-        self._idmap = _native.idmap_handle(buffer, offset, start, count, self.columns, self.width // 8)
+        self._row_bytes = row_bytes
         native = _native.objects
         if native is not None and self._single_key_lookup is not None and all(
                 isinstance(getattr(type(self), name), native.KeyedMethod) for name in _KEYED_METHODS):
@@ -307,6 +299,39 @@ class _IdMapper(MappedLifetime):
             self._keys = native.KeyLookup(buffer, offset, start, count, self.columns, self.width // 8,
                                           self._single_key_lookup == 'str')
         self._mmap = None
+
+    # Views of the rows, each made on first use: opening a mapper (the cold-open path of every
+    # mapping) makes none of them when the C lookups answer.
+
+    @functools.cached_property
+    def rows(self):
+        """The rows as a (count, columns) numpy array of unsigned ints."""
+        dtype = numpy.dtype('=u%d' % (self.width // 8))
+        return numpy.frombuffer(self.buf, dtype, self.count * self.columns, self._index_start).reshape(
+            self.count, self.columns)
+
+    @functools.cached_property
+    def hashes(self):
+        """Column 0 of the rows (the sorted keys or key hashes)."""
+        return self.rows[:, 0]
+
+    @functools.cached_property
+    def _cells(self):
+        # Row reads in Python (multi mappers, object mappers, compressed keys) go through a
+        # memoryview: a numpy scalar costs more than the whole search.
+        start = self._index_start
+        return memoryview(self.buf)[start:start + self.count * self._row_bytes].cast('Q' if self.width == 64 else 'I')
+
+    @functools.cached_property
+    def _search(self):
+        return _native.search_handle(self.buf)
+
+    @functools.cached_property
+    def _idmap(self):
+        # What the lookup kernels search: a whole lookup (search, stored-key comparison) is one
+        # native call on it.
+        return _native.idmap_handle(self.buf, self.offset, self._index_start, self.count, self.columns,
+                                    self.width // 8)
 
     # -- reading ----------------------------------------------------------------------------
 
