@@ -24,6 +24,7 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/python -m pip install -q -e ".[test]"
 .venv/bin/python -c 'import sharedbuffers, sys; sys.exit(0 if sharedbuffers.NATIVE else "native kernels did not build")'
+.venv/bin/python -c 'import sys; from sharedbuffers import _native; sys.exit(0 if _native.objects is not None else "the C-API module _objects did not build")'
 
 if [ -n "$reference_pid" ]; then
     wait "$reference_pid" || echo "reference venv could not be built: differential tests will be skipped"

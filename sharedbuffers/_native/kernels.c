@@ -793,8 +793,9 @@ int sb_add_float(void *buf, size_t buflen, ptrdiff_t offset, int code,
  *
  * An id mapper's rows are `count` rows of `columns` unsigned ints of `width` bytes (4 or 8),
  * sorted by column 0, starting at `index_offset` of a buffer.  sb_lower_bound finds the first
- * row whose column 0 is >= key.  Hashes are close to uniform, so interpolation search narrows
- * the bracket in a few reads, with a bisection step whenever a probe does not halve it.  Every read is inside [index_offset, index_offset + rows size), which is
+ * row whose column 0 is >= key.  Hashes are close to uniform, so an interpolation guess lands
+ * near the answer; galloping from the guess brackets it in O(log distance) reads, and a binary
+ * search finishes.  Every read is inside [index_offset, index_offset + rows size), which is
  * checked against the buffer once; reads use memcpy, so unaligned indexes are fine.
  * ------------------------------------------------------------------------------------------ */
 
@@ -818,63 +819,52 @@ static uint64_t sb_column0(const unsigned char *rows, uint64_t row, size_t strid
 }
 
 /* First row of `count` rows (already checked to lie in the buffer) whose column 0 is >= key. */
-/* How many rows of average spacing `gap` separate two column values `distance` apart (+1). */
-static uint64_t rows_between(uint64_t distance, double gap, uint64_t limit)
-{
-    double rows = (double)distance / gap + 1.0;
-
-    return rows >= (double)limit ? limit : (uint64_t)rows;
-}
-
 static uint64_t rows_lower_bound(const unsigned char *rows, uint64_t count, size_t stride, unsigned width,
                                  uint64_t key)
 {
-    uint64_t low, high, low_value, high_value, value, guess, step, row;
-    double gap;
-    int round;
+    uint64_t low, high, guess, step, first, last;
 
     if (count == 0)
         return 0;
-    low_value = sb_column0(rows, 0, stride, width);
-    if (key <= low_value)
+    first = sb_column0(rows, 0, stride, width);
+    last = sb_column0(rows, count - 1, stride, width);
+    if (key <= first)
         return 0;
-    high_value = sb_column0(rows, count - 1, stride, width);
-    if (key > high_value)
+    if (key > last)
         return count;
-    /* Invariant: column 0 of row `low` < key <= column 0 of row `high`.  On hashes (close to
-     * uniform) the first guess, interpolated over the whole index, is about sqrt(count) rows
-     * off; each correction from a probed value and the average row spacing takes the error to
-     * about its square root, so three or four probes (cache lines) find the row.  Bisection
-     * finishes whatever the corrections leave, so skewed data still costs O(log n) reads. */
-    low = 0;
-    high = count - 1;
-    gap = (double)(high_value - low_value) / (double)(count - 1);
-    guess = rows_between(key - low_value, gap, count) - 1;
-    for (round = 0; round < 6 && high - low > 8; round++) {
-        if (guess <= low)
-            guess = low + 1;
-        if (guess >= high)
-            guess = high - 1;
-        value = sb_column0(rows, guess, stride, width);
-        if (value < key) {
-            low = guess;
-            guess = low + rows_between(key - value, gap, count);
-        } else {
-            high = guess;
-            step = rows_between(value - key, gap, count);
-            guess = high > step ? high - step : 0;
+    /* first < key <= last: interpolate, then gallop to a bracket [low, high) holding the answer */
+    guess = (uint64_t)((double)(key - first) / (double)(last - first) * (double)(count - 1));
+    if (guess >= count)
+        guess = count - 1;
+    if (sb_column0(rows, guess, stride, width) < key) {
+        low = guess + 1;
+        step = 1;
+        high = low;
+        while (high < count && sb_column0(rows, high, stride, width) < key) {
+            low = high + 1;
+            high = low + step;
+            step <<= 1;
+        }
+        if (high > count)
+            high = count;
+    } else {
+        high = guess;
+        step = 1;
+        low = guess;
+        while (low > 0 && sb_column0(rows, low - 1, stride, width) >= key) {
+            high = low - 1;
+            low = high > step ? high - step : 0;
+            step <<= 1;
         }
     }
-    while (high - low > 8) {
-        guess = low + (high - low) / 2;
-        if (sb_column0(rows, guess, stride, width) < key)
-            low = guess;
+    while (low < high) {
+        uint64_t middle = low + (high - low) / 2;
+        if (sb_column0(rows, middle, stride, width) < key)
+            low = middle + 1;
         else
-            high = guess;
+            high = middle;
     }
-    for (row = low + 1; row < high && sb_column0(rows, row, stride, width) < key; row++)
-        ;
-    return row;
+    return low;
 }
 
 /* Returns the row (>= 0), or a negative SB_E_* code. */
