@@ -94,3 +94,11 @@ def test_a_geometry_outside_the_buffer_raises():
         _native.gather_field(bytes(64), 0, 56, 60, 10, numpy.zeros(1, numpy.int64), 4, 1, 8, out)
     with pytest.raises(ValueError):
         _native.gather_field(bytes(64), 0, 56, 56, 1, numpy.zeros(1, numpy.int64), 3, 1, 8, out)
+
+
+@pytest.mark.parametrize('impl', [_native, fallback], ids=['active', 'fallback'])
+def test_an_output_array_too_small_is_refused(impl):
+    array = Readings.map_buffer(Readings.build(readings(8)).buf)
+    for out in (numpy.zeros(7, numpy.uint8), numpy.zeros(16, numpy.uint8)[::2], numpy.zeros(8, numpy.uint8)[None]):
+        with pytest.raises(ValueError, match='at least 8 values'):
+            impl.gather_field(array.buf, 0, 56, array.index_offset, 8, None, 4, 0xF, 8, out)

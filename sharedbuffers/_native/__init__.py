@@ -317,6 +317,7 @@ def _gather_function(ffi, lib):
 
     def gather_field(buf, array_offset, items_start, index_offset, count, numbers, bitmap_size, full_has,
                      field_offset, out):
+        _fb.check_gather_output(out, count if numbers is None else len(numbers))
         memory = from_buffer(buf)
         taken = c_gather(memory, len(memory), array_offset, items_start, index_offset, count,
                          ffi.NULL if numbers is None else from_buffer("int64_t[]", numbers),

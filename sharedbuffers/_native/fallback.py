@@ -700,6 +700,7 @@ def gather_field(buf, array_offset, items_start, index_offset, count, numbers, b
     kernels.c.  ``out`` is a writable numpy array of len(numbers) values of the field's size.
     """
     import numpy
+    check_gather_output(out, count if numbers is None else len(numbers))
     field_size = out.dtype.itemsize
     if bitmap_size not in (1, 2, 4, 8) or field_size not in (1, 2, 4, 8):
         raise ValueError("bitmaps of %d bytes, fields of %d bytes: not a typed array's" % (bitmap_size, field_size))
@@ -725,6 +726,13 @@ def gather_field(buf, array_offset, items_start, index_offset, count, numbers, b
     taken = len(numbers) if usable.all() else int(numpy.argmin(usable))
     out[:taken] = _gather_values(raw, starts[:taken] + field_offset, out.dtype)
     return taken
+
+
+def check_gather_output(out, items):
+    """``out`` must be a writable, contiguous numpy array with room for ``items`` values."""
+    if not (getattr(out, 'flags', None) is not None and out.flags.c_contiguous and out.flags.writeable
+            and out.ndim == 1 and len(out) >= items):
+        raise ValueError('gather_field needs a writable, contiguous 1-d array of at least %d values' % items)
 
 
 def _gather_values(raw, starts, dtype):
