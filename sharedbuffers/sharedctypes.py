@@ -26,7 +26,6 @@ import array
 import copyreg
 import ctypes
 import multiprocessing
-import sys
 
 from . import shared_memory
 from .codegen import compile_function

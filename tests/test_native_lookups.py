@@ -4,7 +4,6 @@ A mapper or mapping opened while the C module is switched off has no ``_keys`` a
 Python methods; both must answer every key alike (found, missing, keys of other types, values
 beyond 63 bits, compressed stored keys, corrupt rows), errors included.
 """
-import struct
 from unittest import mock
 
 import pytest
