@@ -309,9 +309,8 @@ def test_dump_of_an_empty_pool_writes_nothing(temporary_pool):
     assert temporary_pool().dump(io.BytesIO()) == 0
 
 
+@pytest.mark.skipif(not hasattr(os, 'fork'), reason='needs os.fork (not on Windows)')
 def test_child_process_reads_a_dumped_pool(tmp_path, temporary_pool):
-    if not hasattr(os, 'fork'):
-        pytest.skip('needs os.fork')
     object_pool = temporary_pool(section_size=4096)
     records = [{'label': 'record %d' % n, 'note': SHARED * (n % 5)} for n in range(200)]
     positions = [object_pool.pack(NOTE_SCHEMA, Note(**values))[0] for values in records]

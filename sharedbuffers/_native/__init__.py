@@ -22,6 +22,7 @@ Public interface::
                  full_has, field_offset, out) -> int
                                             one fixed-size field of typed array items into a
                                             numpy array; how many items had the full shape
+    gather_values(raw, starts, dtype)       numpy helper (no kernel): the values at byte offsets
 
 Id-mapper lookups (one call per lookup or per batch; see kernels.c)::
 
@@ -62,7 +63,7 @@ from . import fallback as _fb
 
 __all__ = [
     "NATIVE", "xxh64", "xxh32", "hash_float", "fold_hashes",
-    "atomic_load", "atomic_store", "atomic_cas", "atomic_add", "search_handle", "lower_bound", "gather_field",
+    "atomic_load", "atomic_store", "atomic_cas", "atomic_add", "search_handle", "lower_bound", "gather_field", "gather_values",
     "idmap_handle", "idmap_find", "idmap_find_bytes", "idmap_get", "idmap_get_bytes",
     "idmap_find_many", "idmap_find_many_bytes",
     "IDMAP_MISSING", "IDMAP_DEFER", "IDMAP_WIDE", "IDMAP_FOUND", "IDMAP_NOT_FOUND", "IDMAP_DEFERRED",
@@ -418,6 +419,7 @@ else:
         idmap_find_many, idmap_find_many_bytes,
     )
 
+from .fallback import gather_values  # noqa: E402,F401  (plain numpy either way)
 from .fallback import (  # noqa: E402,F401  (one set of values; kernels.c defines the same)
     IDMAP_DEFER, IDMAP_DEFERRED, IDMAP_FOUND, IDMAP_MISSING, IDMAP_NOT_FOUND, IDMAP_WIDE,
 )

@@ -720,11 +720,11 @@ def gather_field(buf, array_offset, items_start, index_offset, count, numbers, b
               & (positions.astype(numpy.float64) <= index_offset - 2 * bitmap_size))
     starts = numpy.where(usable, positions, items_start).astype(numpy.int64) + array_offset
     bitmap = numpy.dtype('=u%d' % bitmap_size)
-    has = _gather_values(raw, starts, bitmap).astype(numpy.uint64)
-    none = _gather_values(raw, starts + bitmap_size, bitmap).astype(numpy.uint64)
+    has = gather_values(raw, starts, bitmap).astype(numpy.uint64)
+    none = gather_values(raw, starts + bitmap_size, bitmap).astype(numpy.uint64)
     usable &= (has == numpy.uint64(full_has)) & (none == 0)
     taken = len(numbers) if usable.all() else int(numpy.argmin(usable))
-    out[:taken] = _gather_values(raw, starts[:taken] + field_offset, out.dtype)
+    out[:taken] = gather_values(raw, starts[:taken] + field_offset, out.dtype)
     return taken
 
 
@@ -735,8 +735,16 @@ def check_gather_output(out, items):
         raise ValueError('gather_field needs a writable, contiguous 1-d array of at least %d values' % items)
 
 
-def _gather_values(raw, starts, dtype):
-    """The ``dtype`` value at every start offset of ``raw`` (a uint8 array)."""
+def gather_values(raw, starts, dtype):
+    """The value of ``dtype`` at every start offset of ``raw`` (a uint8 array), as a new array.
+
+    When every start is a multiple of the item size (the usual case: items are aligned) this
+    is one fancy-index into a typed view; otherwise the bytes are gathered and reinterpreted.
+    Plain numpy, used by both implementations (column() and the gather twin).
+    """
     import numpy
     size = dtype.itemsize
+    if size > 1 and len(starts) and not (starts % size).any():
+        typed = raw[:len(raw) - len(raw) % size].view(dtype)
+        return typed[starts // size]
     return raw[starts[:, None] + numpy.arange(size)].copy().view(dtype).ravel()

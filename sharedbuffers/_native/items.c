@@ -235,18 +235,13 @@ lookup_call(ItemLookup *self, PyObject *array, PyObject *key)
     PyObject *items, *proxy, *args[2];
 
     if (PyLong_Check(key)) {
-        items = PyObject_GenericGetAttr(array, items_name);
+        items = own_attribute(array, items_name, &ItemSequence_Type);
         if (items != NULL) {
-            if (Py_IS_TYPE(items, &ItemSequence_Type)) {
-                proxy = item_by_key((ItemSequence *)items, key);
-                Py_DECREF(items);
-                return proxy;
-            }
+            proxy = item_by_key((ItemSequence *)items, key);
             Py_DECREF(items);
+            return proxy;
         }
-        else if (PyErr_ExceptionMatches(PyExc_AttributeError))
-            PyErr_Clear();
-        else
+        if (PyErr_Occurred())
             return NULL;
     }
     args[0] = array;

@@ -140,22 +140,6 @@ typedef struct {
 
 static PyObject *keys_name, *values_name;      /* interned "_keys", "_values" */
 
-/* instance.<name> when it is of `type`, else NULL (no error set unless a real one occurred). */
-static PyObject *
-own_attribute(PyObject *instance, PyObject *name, PyTypeObject *type)
-{
-    PyObject *value = PyObject_GenericGetAttr(instance, name);
-    if (value == NULL) {
-        if (PyErr_ExceptionMatches(PyExc_AttributeError))
-            PyErr_Clear();
-        return NULL;
-    }
-    if (Py_IS_TYPE(value, type))
-        return value;
-    Py_DECREF(value);
-    return NULL;
-}
-
 #define NOT_ANSWERED ((PyObject *)1)
 
 static PyObject *

@@ -107,6 +107,24 @@ decode_number(char code, const unsigned char *p)
     }
 }
 
+/* instance.<name> when it is exactly of `type` (a new reference), else NULL: with no error set
+ * when the attribute is missing or of another type (the caller's Python method then decides),
+ * with the error set when looking it up failed otherwise. */
+static inline PyObject *
+own_attribute(PyObject *instance, PyObject *name, PyTypeObject *type)
+{
+    PyObject *value = PyObject_GenericGetAttr(instance, name);
+    if (value == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_AttributeError))
+            PyErr_Clear();
+        return NULL;
+    }
+    if (Py_IS_TYPE(value, type))
+        return value;
+    Py_DECREF(value);
+    return NULL;
+}
+
 /* Each part adds its types and functions to the module. */
 int proxies_add_to_module(PyObject *module);
 int items_add_to_module(PyObject *module);

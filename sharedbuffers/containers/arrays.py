@@ -26,6 +26,7 @@ import sys
 import numpy
 
 from .. import _native
+from .._native import gather_values
 from ..buffers import as_byte_buffer, out_of_bounds
 from ..safe_pickle import load_schema
 from ..types.numbers import FIXED_FORMATS
@@ -116,7 +117,7 @@ class MappedArrayProxyBase(MappedLifetime):
         index_offset = position
         positions.write_to(output)
         position += 8 * positions.count
-        stored_schema = pickle.dumps(schema, 2)
+        stored_schema = _stored_schema(schema)
         output.write(stored_schema)
         schema_offset = position
         position += len(stored_schema)
@@ -310,13 +311,13 @@ class MappedArrayProxyBase(MappedLifetime):
         full = (1 << len(schema.slot_keys)) - 1
         if width == 4:
             # both 32-bit bitmaps in one 8-byte read per item: has | none << 32 (native order)
-            header = _gather(raw, positions, numpy.dtype('=u8'))
+            header = gather_values(raw, positions, numpy.dtype('=u8'))
             has, none = header & numpy.uint64(0xFFFFFFFF), header >> numpy.uint64(32)
             all_full = len(header) and bool((header == numpy.uint64(full)).all())
         else:
             bitmap_dtype = numpy.dtype('=u%d' % width)
-            has = _gather(raw, positions, bitmap_dtype).astype(numpy.uint64)
-            none = _gather(raw, positions + width, bitmap_dtype).astype(numpy.uint64)
+            has = gather_values(raw, positions, bitmap_dtype).astype(numpy.uint64)
+            none = gather_values(raw, positions + width, bitmap_dtype).astype(numpy.uint64)
             all_full = len(has) and bool((has == numpy.uint64(full)).all() and not none.any())
         if all_full:
             # every item has every attribute: the field sits at one offset in all of them
@@ -333,7 +334,7 @@ class MappedArrayProxyBase(MappedLifetime):
             starts = positions + field_offsets
         if len(starts) and starts.max() + dtype.itemsize > len(raw):
             raise ValueError('typed array field %r lies outside the buffer: corrupt' % (name,))
-        values = _gather(raw, starts, dtype)
+        values = gather_values(raw, starts, dtype)
         if present is not None and not present.all():
             if default is _NO_DEFAULT:
                 raise ValueError('%d items have no value for %r (missing or None); pass default=' %
@@ -343,14 +344,19 @@ class MappedArrayProxyBase(MappedLifetime):
         return values
 
 
+def _stored_schema(schema):
+    """The bytes a typed array stores for its schema (a protocol-2 pickle, as 1.x wrote)."""
+    return pickle.dumps(schema, 2)
+
+
 def _pickles_to(schema, data):
-    """True when ``schema`` pickles (as the writer pickles it) to exactly ``data``.
+    """True when ``schema`` is stored as exactly ``data`` (see _stored_schema).
 
     Pickling a schema costs a fraction of loading one through the allow-list unpickler, so a
     file written with the declared schema is opened without unpickling anything.
     """
     try:
-        return pickle.dumps(schema, 2) == data
+        return _stored_schema(schema) == data
     except Exception:           # a schema that cannot be pickled is compared the long way
         return False
 
@@ -358,16 +364,3 @@ def _pickles_to(schema, data):
 def _item_numbers(count, indices):
     """The item numbers ``indices`` selects (any numpy index of a length-``count`` axis)."""
     return numpy.ascontiguousarray(numpy.arange(count, dtype=numpy.int64)[indices], dtype=numpy.int64)
-
-
-def _gather(raw, starts, dtype):
-    """The value of ``dtype`` at every start offset of ``raw`` (a uint8 array), as a new array.
-
-    When every start is a multiple of the item size (the usual case: items are aligned) this
-    is one fancy-index into a typed view; otherwise the bytes are gathered and reinterpreted.
-    """
-    size = dtype.itemsize
-    if size > 1 and len(starts) and not (starts % size).any():
-        typed = raw[:len(raw) - len(raw) % size].view(dtype)
-        return typed[starts // size]
-    return raw[starts[:, None] + numpy.arange(size)].copy().view(dtype).ravel()

@@ -280,8 +280,7 @@ class _IdMapper(MappedLifetime):
         if offset < 0 or offset + 16 > size:
             raise out_of_bounds('id mapper header', offset, 16, size)
         count, index_position = _HEADER.unpack_from(buffer, offset)
-        dtype = numpy.dtype('=u%d' % (self.width // 8))
-        row_bytes = self.columns * dtype.itemsize
+        row_bytes = self.columns * self.width // 8
         if index_position < 16 or offset + index_position + count * row_bytes > size:
             raise ValueError('id mapper at offset %d: %d rows at +%d do not fit in the buffer (%d bytes)'
                              % (offset, count, index_position, size - offset))
