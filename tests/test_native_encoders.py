@@ -108,3 +108,21 @@ def test_subclasses_and_numpy_arrays_go_to_the_python_writer():
     assert _native.objects.encode_set(numpy.arange(3)) is None
     native, pure = pack_both(holder(items=numpy.arange(5), members=numpy.array([3, 1, 3])))
     assert native == pure
+
+
+def test_the_native_writers_really_call_the_c_encoders():
+    """Otherwise the comparisons above would compare the Python writers with themselves."""
+    native = _native.objects
+    calls = []
+
+    def counting(function):
+        def wrapper(value):
+            calls.append(function.__name__)
+            return function(value)
+        return wrapper
+    with mock.patch.object(native, 'encode_sequence', counting(native.encode_sequence)), \
+            mock.patch.object(native, 'encode_set', counting(native.encode_set)):
+        fresh = Schema.from_typed_slots(Holder)      # generated while the counters are in place
+        packed = fresh.pack(holder(items=[1, 2], members=frozenset({3}), anything=[4.5], label='x'))
+    assert sorted(set(calls)) == ['encode_sequence', 'encode_set'] and calls.count('encode_sequence') >= 2
+    assert packed == PURE.pack(holder(items=[1, 2], members=frozenset({3}), anything=[4.5], label='x'))
