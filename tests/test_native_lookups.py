@@ -120,6 +120,22 @@ def test_mappings_answer_as_the_python_methods(mapping, keys):
     assert_same_answers(native, pure, keys + OTHER_KEYS)
 
 
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=8))
+def test_damaged_mappings_give_the_same_answers(damage):
+    # String lookups of a mapping prefetch the value array's index entry named by the row they
+    # found (lookups.c): rows whose values point anywhere, keys and index entries damaged.
+    keys = ['key%d' % number for number in range(12)]
+    buffer = bytearray(PointsByName.build([(key, Point(number)) for number, key in enumerate(keys)]).buf)
+    for position, byte in damage:
+        buffer[position % len(buffer)] = byte
+    try:
+        native, pure = open_twins(PointsByName, bytes(buffer))
+    except Exception:
+        return
+    assert_same_answers(native, pure, keys + ['other'])
+
+
 def test_a_subclass_that_overrides_get_keeps_its_override():
     class Logged(PointsByName):
         def get(self, key, default=None):

@@ -91,6 +91,27 @@ item_proxy(PyObject *items, Py_ssize_t number)
     return item_at((ItemSequence *)items, number);
 }
 
+/* Where the array's index is (its item_count() entries), for a prefetch only: NULL when the
+ * buffer is not one read in place or the index is not inside it.  Nothing may be read through
+ * it (item_proxy reads and checks the entry). */
+const void *
+item_index_address(PyObject *items)
+{
+    ItemSequence *self = (ItemSequence *)items;
+    ByteSpan span;
+    int exported;
+
+    if (span_open(self->buffer, &span) < 0) {
+        PyErr_Clear();
+        return NULL;
+    }
+    exported = span.has_view;       /* memory that stays put only while an export is held */
+    span_close(&span);
+    if (exported || !in_bounds(self->offset + self->index_offset, 8 * self->count, span.size))
+        return NULL;
+    return span.data + self->offset + self->index_offset;
+}
+
 /* items[key] for an integer key (negative counts from the end), else NULL with no error set. */
 static PyObject *
 item_by_key(ItemSequence *self, PyObject *key)

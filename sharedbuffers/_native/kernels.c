@@ -999,9 +999,22 @@ static int idmap_stored_key(const sb_idmap *map, uint64_t key_offset, const unsi
     return SB_OK;
 }
 
-/* String lookup once the map is checked (3 columns) and the key hashed. */
+/* Ask for the cache line at `p` without waiting for it (never faults, so `p` may be anything). */
+static inline void prefetch(const void *p)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(p);
+#else
+    (void)p;
+#endif
+}
+
+/* String lookup once the map is checked (3 columns) and the key hashed.  With `next_index`, the
+ * 8-byte entry numbered by a candidate row's value (when below next_count) is prefetched before
+ * the stored key is compared: see sb_idmap_get_bytes_prefetch. */
 static int64_t idmap_find_bytes_checked(const sb_idmap *map, const unsigned char *key, size_t length,
-                                        uint64_t hash, uint64_t start_row)
+                                        uint64_t hash, uint64_t start_row, const unsigned char *next_index,
+                                        uint64_t next_count)
 {
     const unsigned char *rows = (const unsigned char *)map->buf + map->index_offset;
     size_t stride = 3 * (size_t)map->width;
@@ -1012,8 +1025,15 @@ static int64_t idmap_find_bytes_checked(const sb_idmap *map, const unsigned char
     for (; row < map->count && sb_column0(rows, row, stride, map->width) == hash; row++) {
         const unsigned char *stored;
         uint64_t stored_length;
-        int rc = idmap_stored_key(map, read_cell(rows + row * stride + map->width, map->width), &stored,
-                                  &stored_length);
+        int rc;
+
+        if (next_index != NULL) {
+            uint64_t value = read_cell(rows + row * stride + 2 * map->width, map->width);
+            if (value < next_count)
+                prefetch(next_index + 8 * value);
+        }
+        rc = idmap_stored_key(map, read_cell(rows + row * stride + map->width, map->width), &stored,
+                              &stored_length);
 
         if (rc != SB_OK)
             return rc;
@@ -1054,7 +1074,7 @@ int64_t sb_idmap_find_bytes(const sb_idmap *map, const void *key, size_t length,
         return rc;
     if (map->columns != 3)
         return SB_E_CODE;
-    return idmap_find_bytes_checked(map, key, length, idmap_hash(map, key, length), start_row);
+    return idmap_find_bytes_checked(map, key, length, idmap_hash(map, key, length), start_row, NULL, 0);
 }
 
 /* The value a find result stands for: what the get kernels return. */
@@ -1079,6 +1099,24 @@ int64_t sb_idmap_get(const sb_idmap *map, uint64_t key)
 int64_t sb_idmap_get_bytes(const sb_idmap *map, const void *key, size_t length)
 {
     return idmap_value_result(map, sb_idmap_find_bytes(map, key, length, 0));
+}
+
+/* sb_idmap_get_bytes for a mapping, whose next read is entry `value` of the value array's index
+ * (`next_count` uint64 entries at `next_index`).  Once the candidate row is found its value is
+ * known, so that entry is prefetched while the stored key (another cache miss) is compared:
+ * the two misses overlap instead of following each other.  Nothing is read through
+ * `next_index`; the caller reads the entry itself, with its own bounds checks. */
+int64_t sb_idmap_get_bytes_prefetch(const sb_idmap *map, const void *key, size_t length, const void *next_index,
+                                    uint64_t next_count)
+{
+    int rc = idmap_check(map);
+
+    if (rc != SB_OK)
+        return rc;
+    if (map->columns != 3)
+        return SB_E_CODE;
+    return idmap_value_result(map, idmap_find_bytes_checked(map, key, length, idmap_hash(map, key, length), 0,
+                                                            next_index, next_count));
 }
 
 /* Batch of numeric keys: values[i] and status[i] (SB_IDMAP_FOUND or SB_IDMAP_NOT_FOUND; values of
@@ -1130,7 +1168,7 @@ int64_t sb_idmap_find_many_bytes(const sb_idmap *map, const void *data, size_t d
     for (i = 0; i < n; i++) {
         const unsigned char *key = (const unsigned char *)data + spans[2 * i];
         size_t length = (size_t)(spans[2 * i + 1] - spans[2 * i]);
-        int64_t cell = idmap_find_bytes_checked(map, key, length, idmap_hash(map, key, length), 0);
+        int64_t cell = idmap_find_bytes_checked(map, key, length, idmap_hash(map, key, length), 0, NULL, 0);
 
         if (cell >= 0) {
             values[i] = idmap_value(map, cell);

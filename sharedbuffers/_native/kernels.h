@@ -38,5 +38,7 @@ int64_t sb_idmap_find(const sb_idmap *map, uint64_t key, uint64_t start_row);
 int64_t sb_idmap_find_bytes(const sb_idmap *map, const void *key, size_t length, uint64_t start_row);
 int64_t sb_idmap_get(const sb_idmap *map, uint64_t key);
 int64_t sb_idmap_get_bytes(const sb_idmap *map, const void *key, size_t length);
+int64_t sb_idmap_get_bytes_prefetch(const sb_idmap *map, const void *key, size_t length,
+                                    const void *next_index, uint64_t next_count);
 
 #endif

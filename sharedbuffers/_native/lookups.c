@@ -86,9 +86,11 @@ static PyTypeObject KeyLookup_Type = {
 };
 
 /* The kernel's result for `key` (a value >= 0, SB_IDMAP_MISSING or another status), or
- * SB_IDMAP_DEFER when the key is not of the mapper's own type (the fallback decides). */
+ * SB_IDMAP_DEFER when the key is not of the mapper's own type (the fallback decides).  With
+ * `values` (a mapping's ItemSequence, whose item the value numbers), string lookups prefetch
+ * that item's index entry while the stored key is compared. */
 static int64_t
-keys_find(KeyLookup *self, PyObject *key)
+keys_find(KeyLookup *self, PyObject *key, PyObject *values)
 {
     if (self->string_keys) {
         Py_ssize_t length;
@@ -99,6 +101,12 @@ keys_find(KeyLookup *self, PyObject *key)
         if (data == NULL) {
             PyErr_Clear();          /* lone surrogates: the Python method raises its error */
             return SB_IDMAP_DEFER;
+        }
+        if (values != NULL) {
+            const void *index = item_index_address(values);
+            if (index != NULL)
+                return sb_idmap_get_bytes_prefetch(&self->map, data, (size_t)length, index,
+                                                   (uint64_t)item_count(values));
         }
         return sb_idmap_get_bytes(&self->map, data, (size_t)length);
     }
@@ -151,10 +159,19 @@ keyed_answer(KeyedMethod *self, PyObject *instance, PyObject *key, PyObject *def
     keys = own_attribute(instance, keys_name, &KeyLookup_Type);
     if (keys == NULL)
         return PyErr_Occurred() ? NULL : NOT_ANSWERED;
-    found = keys_find((KeyLookup *)keys, key);
+    if (self->kind == MAPPING_GET || self->kind == MAPPING_GETITEM) {
+        values = own_attribute(instance, values_name, &ItemSequence_Type);
+        if (values == NULL) {
+            Py_DECREF(keys);
+            return PyErr_Occurred() ? NULL : NOT_ANSWERED;
+        }
+    }
+    found = keys_find((KeyLookup *)keys, key, values);
     Py_DECREF(keys);
-    if (found != SB_IDMAP_MISSING && found < 0)
+    if (found != SB_IDMAP_MISSING && found < 0) {
+        Py_XDECREF(values);
         return NOT_ANSWERED;
+    }
     switch (self->kind) {
     case MAPPER_GET:
         answer = found >= 0 ? PyLong_FromLongLong(found) : Py_NewRef(default_value);
@@ -171,16 +188,12 @@ keyed_answer(KeyedMethod *self, PyObject *instance, PyObject *key, PyObject *def
         if (found < 0) {
             if (self->kind == MAPPING_GET)
                 answer = Py_NewRef(default_value);
-            break;
         }
-        values = own_attribute(instance, values_name, &ItemSequence_Type);
-        if (values == NULL)
-            return PyErr_Occurred() ? NULL : NOT_ANSWERED;
-        if (found < item_count(values))
+        else if (found < item_count(values))
             answer = item_proxy(values, (Py_ssize_t)found);
-        Py_DECREF(values);
         break;
     }
+    Py_XDECREF(values);
     return answer;
 }
 

@@ -135,5 +135,6 @@ int lookups_add_to_module(PyObject *module);
 extern PyTypeObject ItemSequence_Type;
 Py_ssize_t item_count(PyObject *items);
 PyObject *item_proxy(PyObject *items, Py_ssize_t number);
+const void *item_index_address(PyObject *items);
 
 #endif
