@@ -63,11 +63,12 @@ _IMMUTABLE = frozenset((str, bytes, int, float, bool, complex, type(None), froze
 
 
 _CField = type(type('_Probe', (ctypes.Structure,), {'_fields_': [('x', ctypes.c_int)]}).x)
+_FIELD_DESCRIPTORS = (_tuplegetter, _CField, types.MemberDescriptorType)
 
 
 def _field_accessor(cls, name, value):
     """``type(p).x``: the field's LiveField instead of the C descriptor that reads it."""
-    if type(value) is _tuplegetter or type(value) is _CField:
+    if type(value) in _FIELD_DESCRIPTORS:
         return type.__getattribute__(cls, '_proxy_accessors').get(name, value)
     return value
 
@@ -196,6 +197,13 @@ class StructProxy(ProxyBehaviour, tuple, metaclass=ProxyType):
 
     _proxy_buffer = _tuplegetter(0, 'the buffer holding the packed struct')
     _proxy_offset = _tuplegetter(1, 'the offset of the struct in the buffer')
+
+
+if _native.objects is not None:     # the same reads, specialized by the interpreter (build_shape_class)
+    for _name, _descriptor in _native.objects.item_fields(StructProxy, [('_proxy_buffer', 0),
+                                                                         ('_proxy_offset', 1)]).items():
+        type.__setattr__(StructProxy, _name, _descriptor)
+    del _name, _descriptor
 
 
 class LiveStructProxy(ProxyBehaviour, ctypes.Structure, metaclass=LiveProxyType):
@@ -433,6 +441,7 @@ def build_shape_class(schema, has, none, writable):
     namespace = {}
     accessors = {}
     setters = {}
+    item_fields = []        # (name, tuple index) of the fixed-size values of a snapshot
     ctypes_fields = [('_proxy_has', _CTYPES[schema.bitmap_format]), ('_proxy_none', _CTYPES[schema.bitmap_format])]
     index = VALUES_START
     for field in layout.fields:
@@ -447,6 +456,7 @@ def build_shape_class(schema, has, none, writable):
             setters[field.name] = live.__set__
         else:
             namespace[field.name] = _tuplegetter(index, field.name)
+            item_fields.append((field.name, index))
             index += 1
     for bit, name in enumerate(schema.slot_keys):
         if none >> bit & 1:
@@ -467,6 +477,12 @@ def build_shape_class(schema, has, none, writable):
     name = '%sProxy' % (schema.display_name,)
     cls = _metaclass_for(bases, metaclass)(name, bases, namespace)
     cls.__qualname__ = name
+    native = _native.objects
+    if native is not None and item_fields:
+        # Member descriptors over the tuple's items instead of _tuplegetter: the interpreter
+        # specializes their reads (see item_fields in _native/proxies.c).
+        for attribute, descriptor in native.item_fields(cls, item_fields).items():
+            type.__setattr__(cls, attribute, descriptor)
     return cls
 
 

@@ -225,3 +225,48 @@ def test_constructors_validate_their_arguments():
         proxies.FieldReader('a', -1, proxies.KIND_STR, len, frozenset(), object)
     with pytest.raises(ValueError):
         proxies.FieldReader('a', 8, 99, len, frozenset(), object)
+
+
+def test_fixed_values_are_member_descriptors_over_the_tuple_items():
+    # The interpreter specializes reads of member descriptors; behaviour is _tuplegetter's.
+    packed = NATIVE_SCHEMA.pack(build(Record, {'number': 5, 'ratio': 0.5, 'flag': True, 'name': 'a'}))
+    proxy = NATIVE_SCHEMA.unpack_from(packed, 0)
+    pure = PURE_SCHEMA.unpack_from(packed, 0)
+    cls = type(proxy)
+    for name in ('number', 'ratio', 'flag'):
+        assert type(cls.__dict__[name]).__name__ == 'member_descriptor'
+        value = getattr(proxy, name)
+        assert (type(value), value) == (type(getattr(pure, name)), getattr(pure, name))
+        with pytest.raises(TypeError, match='read-only buffer'):
+            setattr(proxy, name, 1)
+        with pytest.raises(TypeError, match='cannot be deleted'):
+            delattr(proxy, name)
+        assert isinstance(getattr(cls, name), struct_proxy.LiveField)     # type(p).x: the accessor
+    assert proxy._proxy_buffer is packed and proxy._proxy_offset == 0
+    assert [proxy.number, proxy.ratio, proxy.flag] == [5, 0.5, True]
+    with pytest.raises(TypeError):
+        cls.__dict__['number'].__get__(('not', 'a', 'proxy', 0, 1), tuple)
+
+
+def test_item_fields_validates_its_arguments():
+    item_fields = _native.objects.item_fields
+
+    class Pair(tuple):
+        pass
+
+    fields = item_fields(Pair, [('first', 0), ('second', 1)])
+    assert set(fields) == {'first', 'second', '_proxy_item_fields'}
+    for name, descriptor in fields.items():
+        type.__setattr__(Pair, name, descriptor)
+    pair = Pair((10, 20))
+    assert (pair.first, pair.second) == (10, 20)
+    with pytest.raises(AttributeError):
+        pair.first = 1
+    with pytest.raises(TypeError, match='tuple subclass'):
+        item_fields(object, [])
+    with pytest.raises(TypeError, match='pairs'):
+        item_fields(Pair, [('first',)])
+    with pytest.raises(TypeError, match='pairs'):
+        item_fields(Pair, [(1, 0)])
+    with pytest.raises(ValueError, match='out of range'):
+        item_fields(Pair, [('first', -1)])
