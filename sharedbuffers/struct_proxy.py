@@ -191,6 +191,22 @@ class ProxyBehaviour:
         return self
 
 
+_BASE_ITEM_FIELDS = [('_proxy_buffer', 0), ('_proxy_offset', 1)]
+
+
+def _install_item_fields(cls, fields):
+    """Read these (name, tuple index) attributes of ``cls`` through member descriptors.
+
+    The interpreter specializes reads of member descriptors, not those of ``_tuplegetter``
+    (``item_fields`` in ``_native/proxies.c`` says why and how instances stay big enough).
+    Without the C module the ``_tuplegetter`` descriptors stay, with the same results.
+    """
+    native = _native.objects
+    if native is not None:
+        for attribute, descriptor in native.item_fields(cls, _BASE_ITEM_FIELDS + fields).items():
+            type.__setattr__(cls, attribute, descriptor)
+
+
 class StructProxy(ProxyBehaviour, tuple, metaclass=ProxyType):
     """Base of snapshot proxies: a tuple ``(buffer, offset, has, none, fixed values...)``."""
     __slots__ = ()     # shape classes add the __dict__ that caches decoded values
@@ -198,12 +214,12 @@ class StructProxy(ProxyBehaviour, tuple, metaclass=ProxyType):
     _proxy_buffer = _tuplegetter(0, 'the buffer holding the packed struct')
     _proxy_offset = _tuplegetter(1, 'the offset of the struct in the buffer')
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _install_item_fields(cls, [])       # every subclass: its instances are checked for size
 
-if _native.objects is not None:     # the same reads, specialized by the interpreter (build_shape_class)
-    for _name, _descriptor in _native.objects.item_fields(StructProxy, [('_proxy_buffer', 0),
-                                                                         ('_proxy_offset', 1)]).items():
-        type.__setattr__(StructProxy, _name, _descriptor)
-    del _name, _descriptor
+
+_install_item_fields(StructProxy, [])
 
 
 class LiveStructProxy(ProxyBehaviour, ctypes.Structure, metaclass=LiveProxyType):
@@ -477,12 +493,8 @@ def build_shape_class(schema, has, none, writable):
     name = '%sProxy' % (schema.display_name,)
     cls = _metaclass_for(bases, metaclass)(name, bases, namespace)
     cls.__qualname__ = name
-    native = _native.objects
-    if native is not None and item_fields:
-        # Member descriptors over the tuple's items instead of _tuplegetter: the interpreter
-        # specializes their reads (see item_fields in _native/proxies.c).
-        for attribute, descriptor in native.item_fields(cls, item_fields).items():
-            type.__setattr__(cls, attribute, descriptor)
+    if not writable:
+        _install_item_fields(cls, item_fields)
     return cls
 
 

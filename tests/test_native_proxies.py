@@ -270,3 +270,31 @@ def test_item_fields_validates_its_arguments():
         item_fields(Pair, [(1, 0)])
     with pytest.raises(ValueError, match='out of range'):
         item_fields(Pair, [('first', -1)])
+
+
+SAMPLE_FULL = {'number': 7, 'ratio': 1.5, 'flag': False, 'name': 'n', 'blob': b'b', 'items': [1], 'pair': (2, 3),
+               'members': frozenset({4}), 'table': {'k': 5}, 'anything': 6}
+
+
+class BareProxy(struct_proxy.StructProxy):
+    __slots__ = ()          # no __dict__ slot after the items
+
+
+def test_short_instances_made_by_tuple_new_cannot_read_past_their_items():
+    # Member descriptors read a fixed offset without checking the tuple's length; classes with
+    # item fields allocate room for every item they read, so a short instance gives
+    # AttributeError (or its own __dict__), never another object's memory.
+    proxy_class = type(NATIVE_SCHEMA.unpack_from(NATIVE_SCHEMA.pack(build(Record, {'number': 1})), 0))
+    names = ('_proxy_buffer', '_proxy_offset', 'number', 'ratio', 'flag')
+    full = NATIVE_SCHEMA.unpack_from(NATIVE_SCHEMA.pack(build(Record, SAMPLE_FULL)), 0)
+    assert type(NATIVE_SCHEMA.unpack_from).__name__ == 'SnapshotUnpacker' and full.anything == 6
+    for cls in (proxy_class, type(full), BareProxy):
+        for length in range(8):
+            short = tuple.__new__(cls, tuple(range(100, 100 + length)))
+            assert tuple.__len__(short) == length
+            for name in names:
+                try:
+                    value = getattr(short, name)
+                except AttributeError:
+                    continue
+                assert value in range(100, 100 + length) or isinstance(value, dict)

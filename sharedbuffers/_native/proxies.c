@@ -49,6 +49,8 @@ load_bitmap(const unsigned char *p, int size)
     }
 }
 
+static PyObject *full_shape_alloc(PyTypeObject *cls, Py_ssize_t items);
+
 /* The proxy of the struct at `offset` when it has the full shape, or NULL without an
  * exception set when this is a case for the fallback. */
 static PyObject *
@@ -108,7 +110,7 @@ unpack_full_shape(SnapshotUnpacker *self, PyObject *buffer, PyObject *offset_obj
         if (values[i] == NULL)
             goto error;
 
-    proxy = self->proxy_class->tp_alloc(self->proxy_class, 4 + count);
+    proxy = full_shape_alloc(self->proxy_class, 4 + count);
     if (proxy == NULL)
         goto error;
     for (i = 0; i < 4 + count; i++)
@@ -651,36 +653,93 @@ static PyTypeObject FieldReader_Type = {
 
 /* -- item_fields ------------------------------------------------------------------------- */
 
-/* The memory of the PyMemberDef entries behind a class's item fields (a member descriptor
- * points at its entry and does not own it): kept in a capsule in the class's namespace, so it
- * lives as long as the class, and every descriptor holds a reference to the class. */
+/* What a class's item fields need beyond the descriptors: the PyMemberDef entries (a member
+ * descriptor points at its entry and does not own it) and how many items every instance must
+ * have room for.  Kept in a capsule in the class's namespace, so it lives as long as the class;
+ * every descriptor holds a reference to the class. */
+typedef struct {
+    Py_ssize_t items_needed;
+    PyMemberDef defs[];
+} ItemFieldDefs;
+
+static const char item_fields_capsule[] = "sharedbuffers.item_fields";
+static PyObject *item_fields_name;         /* interned "_proxy_item_fields" */
+
 static void
-free_member_defs(PyObject *capsule)
+free_item_field_defs(PyObject *capsule)
 {
-    PyMem_Free(PyCapsule_GetPointer(capsule, "sharedbuffers.item_fields"));
+    PyMem_Free(PyCapsule_GetPointer(capsule, item_fields_capsule));
+}
+
+/* How many items instances of `type` must have room for (0 when it has no item fields). */
+static Py_ssize_t
+items_needed(PyTypeObject *type)
+{
+    PyObject *mro = type->tp_mro;
+    Py_ssize_t i;
+
+    for (i = 0; mro != NULL && i < PyTuple_GET_SIZE(mro); i++) {
+        PyObject *namespace = ((PyTypeObject *)PyTuple_GET_ITEM(mro, i))->tp_dict;
+        PyObject *capsule = namespace != NULL ? PyDict_GetItemWithError(namespace, item_fields_name) : NULL;
+        if (capsule != NULL && PyCapsule_IsValid(capsule, item_fields_capsule))
+            return ((ItemFieldDefs *)PyCapsule_GetPointer(capsule, item_fields_capsule))->items_needed;
+        if (PyErr_Occurred())
+            PyErr_Clear();
+    }
+    return 0;
+}
+
+/* tp_alloc of classes with item fields.  A member descriptor reads its item at a fixed offset
+ * without looking at the tuple's length, so a shorter instance (made by tuple.__new__(cls, ...)
+ * with too few values) must still own that memory: it gets zeroed room for every item the
+ * fields read, and its length stays what was asked.  A descriptor reading past the length then
+ * finds NULL (AttributeError) or the instance's __dict__ slot, never memory of another object. */
+static PyObject *
+proxy_alloc(PyTypeObject *type, Py_ssize_t items)
+{
+    Py_ssize_t needed = items_needed(type);
+    PyObject *object;
+
+    if (items >= needed)
+        return PyType_GenericAlloc(type, items);
+    object = PyType_GenericAlloc(type, needed + 1);     /* + the __dict__ slot after the items */
+    if (object != NULL)
+        Py_SET_SIZE(object, items);
+    return object;
+}
+
+/* The SnapshotUnpacker's allocation: it always fills every item, so proxy_alloc's check is not
+ * needed. */
+static PyObject *
+full_shape_alloc(PyTypeObject *cls, Py_ssize_t items)
+{
+    if (cls->tp_alloc == proxy_alloc)
+        return PyType_GenericAlloc(cls, items);
+    return cls->tp_alloc(cls, items);
 }
 
 /* item_fields(cls, fields): a dict of member descriptors, one per (name, index) pair of
  * `fields`, each reading item `index` of `cls` (a tuple subclass), plus the capsule owning
- * their definitions under "_proxy_item_fields".
+ * their definitions under "_proxy_item_fields".  It also gives `cls` the tp_alloc above.
  *
  * Why: a tuple keeps its items inline, so item i is at a fixed offset of the object, which is
  * what a member descriptor reads.  The interpreter specializes attribute reads of member
  * descriptors (3.11+: LOAD_ATTR_SLOT, a type-version check and one load) but not of
- * collections._tuplegetter, whose reads take the generic lookup: `p.id` costs a tenth. */
+ * collections._tuplegetter, whose reads take the generic lookup: `p.id` costs a third. */
 static PyObject *
 item_fields(PyObject *module, PyObject *args)
 {
     PyTypeObject *cls;
     PyObject *fields, *result = NULL, *capsule = NULL;
-    PyMemberDef *defs;
+    ItemFieldDefs *block;
     char *names;
-    Py_ssize_t count, i, names_size = 0;
+    Py_ssize_t count, i, names_size = 0, needed = 0;
 
     if (!PyArg_ParseTuple(args, "O!O!:item_fields", &PyType_Type, &cls, &PyList_Type, &fields))
         return NULL;
-    if (!PyType_IsSubtype(cls, &PyTuple_Type)) {
-        PyErr_SetString(PyExc_TypeError, "item_fields: the class must be a tuple subclass");
+    if (!PyType_IsSubtype(cls, &PyTuple_Type) || !(cls->tp_flags & Py_TPFLAGS_HEAPTYPE)
+            || (cls->tp_alloc != PyType_GenericAlloc && cls->tp_alloc != proxy_alloc)) {
+        PyErr_SetString(PyExc_TypeError, "item_fields: the class must be a tuple subclass made by a class statement");
         return NULL;
     }
     count = PyList_GET_SIZE(fields);
@@ -700,39 +759,46 @@ item_fields(PyObject *module, PyObject *args)
             PyErr_Format(PyExc_ValueError, "item_fields: item index %zd out of range", index);
             return NULL;
         }
+        if (index + 1 > needed)
+            needed = index + 1;
         names_size += length + 1;
     }
-    defs = PyMem_Calloc(1, (count + 1) * sizeof(PyMemberDef) + names_size);
-    if (defs == NULL)
+    block = PyMem_Calloc(1, sizeof(ItemFieldDefs) + (count + 1) * sizeof(PyMemberDef) + names_size);
+    if (block == NULL)
         return PyErr_NoMemory();
-    capsule = PyCapsule_New(defs, "sharedbuffers.item_fields", free_member_defs);
+    block->items_needed = needed;
+    capsule = PyCapsule_New(block, item_fields_capsule, free_item_field_defs);
     if (capsule == NULL) {
-        PyMem_Free(defs);
+        PyMem_Free(block);
         return NULL;
     }
     result = PyDict_New();
-    if (result == NULL || PyDict_SetItemString(result, "_proxy_item_fields", capsule) < 0)
+    if (result == NULL || PyDict_SetItem(result, item_fields_name, capsule) < 0)
         goto error;
-    names = (char *)(defs + count + 1);
+    names = (char *)(block->defs + count + 1);
     for (i = 0; i < count; i++) {
         PyObject *field = PyList_GET_ITEM(fields, i), *descriptor;
+        PyMemberDef *def = &block->defs[i];
         Py_ssize_t length;
         const char *name = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(field, 0), &length);
 
         memcpy(names, name, length + 1);
-        defs[i].name = names;
+        def->name = names;
         names += length + 1;
-        defs[i].type = T_OBJECT_EX;
-        defs[i].offset = offsetof(PyTupleObject, ob_item)
-                         + sizeof(PyObject *) * PyLong_AsSsize_t(PyTuple_GET_ITEM(field, 1));
-        defs[i].flags = READONLY;
-        descriptor = PyDescr_NewMember(cls, &defs[i]);
+        def->type = T_OBJECT_EX;
+        def->offset = offsetof(PyTupleObject, ob_item)
+                      + sizeof(PyObject *) * PyLong_AsSsize_t(PyTuple_GET_ITEM(field, 1));
+        def->flags = READONLY;
+        descriptor = PyDescr_NewMember(cls, def);
         if (descriptor == NULL || PyDict_SetItem(result, PyTuple_GET_ITEM(field, 0), descriptor) < 0) {
             Py_XDECREF(descriptor);
             goto error;
         }
         Py_DECREF(descriptor);
     }
+    /* Before any descriptor can be reached through the class, every new instance is big
+     * enough for it. */
+    cls->tp_alloc = proxy_alloc;
     Py_DECREF(capsule);
     return result;
 
@@ -755,7 +821,8 @@ proxies_add_to_module(PyObject *module)
     if (PyType_Ready(&SnapshotUnpacker_Type) < 0 || PyType_Ready(&FieldReader_Type) < 0)
         return -1;
     unpack_from_name = PyUnicode_InternFromString("unpack_from");
-    if (unpack_from_name == NULL)
+    item_fields_name = PyUnicode_InternFromString("_proxy_item_fields");
+    if (unpack_from_name == NULL || item_fields_name == NULL)
         return -1;
     if (PyModule_AddFunctions(module, proxies_functions) < 0)
         return -1;
