@@ -7,7 +7,9 @@ generated per schema and bitmap shape.  Attribute reads then cost what a namedtu
 
 * fixed-size attributes are read by ``collections._tuplegetter`` (the C descriptor behind
   namedtuple fields), so ``p.x`` never runs Python code; the values were unpacked from the
-  buffer by one ``struct.unpack_from`` when the proxy was made;
+  buffer by one ``struct.unpack_from`` when the proxy was made.  With the C module they are
+  member descriptors over the tuple's items instead, whose reads the interpreter specializes
+  (:func:`_install_item_fields`);
 * variable-size attributes are decoded on first read (:class:`LazyField`) and, when the value
   is immutable, kept in the instance ``__dict__`` so later reads are dictionary hits;
 * attributes stored as None are the class attribute ``None``; absent ones are an
