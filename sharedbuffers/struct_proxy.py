@@ -217,8 +217,10 @@ class StructProxy(ProxyBehaviour, tuple, metaclass=ProxyType):
     _proxy_offset = _tuplegetter(1, 'the offset of the struct in the buffer')
 
     def __init_subclass__(cls, **kwargs):
+        # Every subclass, so that its instances are checked for size; shape classes name their
+        # fixed-size values in _proxy_item_indexes.
         super().__init_subclass__(**kwargs)
-        _install_item_fields(cls, [])       # every subclass: its instances are checked for size
+        _install_item_fields(cls, cls.__dict__.get('_proxy_item_indexes', []))
 
 
 _install_item_fields(StructProxy, [])
@@ -453,35 +455,59 @@ _CTYPES = {
 }
 
 
+class _SnapshotAccessors:
+    """``_proxy_accessors`` of a snapshot class: the LiveFields, made when ``type(p).x`` first asks.
+
+    Opening a file makes the full shape's class; its accessors serve only ``cas``/``add`` on
+    writable buffers and introspection, so they are not made on that path.
+    """
+    __slots__ = ('owner', 'fields', 'made')
+
+    def __init__(self, owner, fields):
+        self.owner = owner
+        self.fields = fields        # (name, struct code, offset) of each fixed-size value
+        self.made = None
+
+    def get(self, name, default=None):
+        if self.made is None:
+            self.made = {name: LiveField(self.owner, name, code, offset) for name, code, offset in self.fields}
+        return self.made.get(name, default)
+
+
 def build_shape_class(schema, has, none, writable):
     """The proxy class of structs of ``schema`` with these bitmaps, over a (non-)writable buffer."""
     layout = schema.shape(has, none)
     namespace = {}
     accessors = {}
     setters = {}
+    fixed = []              # (name, struct code, offset) of the fixed-size values
     item_fields = []        # (name, tuple index) of the fixed-size values of a snapshot
     ctypes_fields = [('_proxy_has', _CTYPES[schema.bitmap_format]), ('_proxy_none', _CTYPES[schema.bitmap_format])]
     index = VALUES_START
     for field in layout.fields:
         if field.codec is not None:
             namespace[field.name] = _lazy_field(field.name, field.offset, field.codec, writable)
-            ctypes_fields.append(('_proxy_pointer_' + field.name, ctypes.c_int64))
+            if writable:
+                ctypes_fields.append(('_proxy_pointer_' + field.name, ctypes.c_int64))
             continue
-        live = LiveField(schema.display_name, field.name, field.struct_code, field.offset)
-        accessors[field.name] = live
         if writable:
+            live = accessors[field.name] = LiveField(schema.display_name, field.name, field.struct_code, field.offset)
             ctypes_fields.append((field.name, _CTYPES[field.struct_code]))
             setters[field.name] = live.__set__
         else:
+            fixed.append((field.name, field.struct_code, field.offset))
             namespace[field.name] = _tuplegetter(index, field.name)
             item_fields.append((field.name, index))
             index += 1
+    if not writable:
+        accessors = _SnapshotAccessors(schema.display_name, fixed)
     for bit, name in enumerate(schema.slot_keys):
         if none >> bit & 1:
             namespace[name] = None
         elif not has >> bit & 1:
             namespace[name] = AbsentField(schema.display_name, name)
     namespace['_proxy_schema'] = schema
+    namespace['_proxy_item_indexes'] = item_fields
     namespace['_proxy_accessors'] = accessors
     namespace['_proxy_setters'] = setters if writable else _READ_ONLY_MARK
     namespace['__module__'] = __name__
@@ -495,8 +521,6 @@ def build_shape_class(schema, has, none, writable):
     name = '%sProxy' % (schema.display_name,)
     cls = _metaclass_for(bases, metaclass)(name, bases, namespace)
     cls.__qualname__ = name
-    if not writable:
-        _install_item_fields(cls, item_fields)
     return cls
 
 
@@ -571,7 +595,8 @@ def build_unpacker(schema):
     }
     slot_mask = (1 << len(schema.slot_keys)) - 1
     if full_format:
-        namespace['FULL_READ_ONLY'] = schema._make_shape_reader(slot_mask, 0, 0)[0]
+        # The class only: the struct reader _make_shape_reader would add is read_full above.
+        namespace['FULL_READ_ONLY'] = build_shape_class(schema, slot_mask, 0, False)
 
     name = 'unpack %s' % schema.display_name
     native = _native.objects
