@@ -1065,8 +1065,9 @@ int64_t sb_idmap_find(const sb_idmap *map, uint64_t key, uint64_t start_row)
     return idmap_find_checked(map, key, start_row);
 }
 
-/* String mappers: `length` bytes of UTF-8 at `key`, hashed here. */
-int64_t sb_idmap_find_bytes(const sb_idmap *map, const void *key, size_t length, uint64_t start_row)
+/* sb_idmap_find_bytes, with the prefetch of idmap_find_bytes_checked when next_index is set. */
+static int64_t idmap_find_bytes_prefetching(const sb_idmap *map, const void *key, size_t length, uint64_t start_row,
+                                            const void *next_index, uint64_t next_count)
 {
     int rc = idmap_check(map);
 
@@ -1074,7 +1075,14 @@ int64_t sb_idmap_find_bytes(const sb_idmap *map, const void *key, size_t length,
         return rc;
     if (map->columns != 3)
         return SB_E_CODE;
-    return idmap_find_bytes_checked(map, key, length, idmap_hash(map, key, length), start_row, NULL, 0);
+    return idmap_find_bytes_checked(map, key, length, idmap_hash(map, key, length), start_row, next_index,
+                                    next_count);
+}
+
+/* String mappers: `length` bytes of UTF-8 at `key`, hashed here. */
+int64_t sb_idmap_find_bytes(const sb_idmap *map, const void *key, size_t length, uint64_t start_row)
+{
+    return idmap_find_bytes_prefetching(map, key, length, start_row, NULL, 0);
 }
 
 /* The value a find result stands for: what the get kernels return. */
@@ -1109,14 +1117,7 @@ int64_t sb_idmap_get_bytes(const sb_idmap *map, const void *key, size_t length)
 int64_t sb_idmap_get_bytes_prefetch(const sb_idmap *map, const void *key, size_t length, const void *next_index,
                                     uint64_t next_count)
 {
-    int rc = idmap_check(map);
-
-    if (rc != SB_OK)
-        return rc;
-    if (map->columns != 3)
-        return SB_E_CODE;
-    return idmap_value_result(map, idmap_find_bytes_checked(map, key, length, idmap_hash(map, key, length), 0,
-                                                            next_index, next_count));
+    return idmap_value_result(map, idmap_find_bytes_prefetching(map, key, length, 0, next_index, next_count));
 }
 
 /* Batch of numeric keys: values[i] and status[i] (SB_IDMAP_FOUND or SB_IDMAP_NOT_FOUND; values of
