@@ -156,3 +156,136 @@ def test_multi_mappers_keep_their_lists():
 def test_the_methods_keep_their_documentation():
     assert StringIdMapper.get.__doc__ == StringIdMapper.get.fallback.__doc__
     assert NumericIdMapper.__getitem__.__wrapped__ is NumericIdMapper.__getitem__.fallback
+
+
+# -- directories (lookups.c: KeyLookup builds one after enough lookups) -------------------------
+
+def with_directory(kind):
+    """``kind`` whose instances build their directory at the first lookup."""
+    return type('Directed' + kind.__name__, (kind,), {'lookup_directory_after': 0})
+
+
+sorted_key_sets = st.one_of(
+    st.sets(st.integers(0, 2**64 - 1), min_size=64, max_size=400),                   # spread out
+    st.sets(st.integers(0, 5000), min_size=64, max_size=400),                          # dense
+    st.tuples(st.sets(st.integers(0, 1000), min_size=64, max_size=300),                # a cluster and
+              st.sets(st.integers(2**63, 2**64 - 1), max_size=3)).map(lambda t: t[0] | t[1]),  # outliers
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(sorted_key_sets, st.lists(st.integers(0, 2**64 - 1), max_size=20), st.sampled_from([NumericIdMapper,
+                                                                                          NumericId32Mapper]))
+def test_numeric_lookups_through_the_directory_answer_as_the_python_methods(keys, extra, kind):
+    if kind is NumericId32Mapper:
+        keys = {key % 2**32 for key in keys}
+    entries = {key: number for number, key in enumerate(sorted(keys))}
+    buffer = kind.build(entries).buf
+    native, pure = open_twins(with_directory(kind), buffer)
+    probes = list(entries) + [key + 1 for key in entries] + [key - 1 for key in entries if key] + extra
+    assert_same_answers(native, pure, probes + OTHER_KEYS)
+    if len(entries) >= 64:
+        assert native._keys.directory_bytes > 0
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sets(st.text(max_size=10), min_size=64, max_size=300), st.lists(st.text(max_size=8), max_size=20),
+       st.sampled_from([StringIdMapper, StringId32Mapper]))
+def test_string_lookups_through_the_directory_answer_as_the_python_methods(keys, extra, kind):
+    entries = {key: number for number, key in enumerate(sorted(keys))}
+    buffer = kind.build(entries).buf
+    native, pure = open_twins(with_directory(kind), buffer)
+    assert_same_answers(native, pure, list(entries) + extra + OTHER_KEYS)
+    assert native._keys.directory_bytes > 0
+
+
+def test_the_directory_comes_after_enough_lookups_and_stays_small():
+    entries = {number * 7919: number for number in range(5000)}
+    mapper = NumericIdMapper.map_buffer(NumericIdMapper.build(entries).buf)
+    keys = list(entries)
+    for key in keys[:1024]:
+        assert mapper[key] == entries[key]
+    assert mapper._keys.directory_bytes == 0            # count / 32 < 1024: after 1024 lookups
+    assert mapper.get(keys[1024]) == 1024
+    assert 0 < mapper._keys.directory_bytes <= 2 * len(entries) + 8
+    assert [mapper.get(key) for key in keys] == list(range(5000))
+    never = type('Undirected', (NumericIdMapper,), {'lookup_directory_after': 2**64 - 1})
+    mapper = never.map_buffer(mapper.buf)
+    assert [mapper.get(key) for key in keys] == list(range(5000)) and mapper._keys.directory_bytes == 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=6))
+def test_damaged_rows_give_the_same_answers_with_a_directory(damage):
+    # Rows made unsorted get no directory; rows still sorted have one lower bound for any key.
+    entries = {'key%d' % number: number for number in range(200)}
+    buffer = bytearray(StringIdMapper.build(entries).buf)
+    for position, byte in damage:
+        buffer[64 + position % (len(buffer) - 64)] = byte
+    try:
+        native, pure = open_twins(with_directory(StringIdMapper), bytes(buffer))
+    except (ValueError, IndexError):
+        return
+    assert_same_answers(native, pure, list(entries) + ['other'])
+
+
+def test_a_directory_is_not_made_for_unsorted_rows():
+    mapper = NumericIdMapper.build({number: number for number in range(100)})
+    buffer = bytearray(mapper.buf)
+    rows = mapper.rows
+    # swap the keys of rows 10 and 90 in the copy
+    start = mapper._index_start
+    width = mapper._row_bytes
+    buffer[start + 10 * width:start + 10 * width + 8], buffer[start + 90 * width:start + 90 * width + 8] = (
+        bytes(buffer[start + 90 * width:start + 90 * width + 8]), bytes(buffer[start + 10 * width:start + 10 * width + 8]))
+    assert rows[10, 0] == 10
+    native, pure = open_twins(with_directory(NumericIdMapper), bytes(buffer))
+    assert native._keys.make_directory() is False and native._keys.directory_bytes == 0
+    assert_same_answers(native, pure, list(range(100)))
+
+
+# -- bound methods (lookups.c: BoundKeyed) ----------------------------------------------------
+
+def test_bound_methods_behave_as_bound_methods():
+    mapper = NumericIdMapper.build({1: 10, 2: 20})
+    get = mapper.get
+    assert type(get).__name__ == 'BoundKeyed'
+    assert get.__self__ is mapper and get.__func__ is NumericIdMapper.get
+    assert get.__name__ == 'get' and get.__doc__ == NumericIdMapper.get.fallback.__doc__
+    assert get == mapper.get and hash(get) == hash(mapper.get) and get != mapper.__getitem__
+    assert get != NumericIdMapper.build({1: 10}).get
+    assert repr(get).startswith('<bound method ') and 'get of ' in repr(get)
+    assert get(1) == 10 and get(3) is None and get(3, 'no') == 'no' and get(key=2) == 20
+    assert mapper.__getitem__(2) == 20 and mapper.__contains__(1) and not mapper.__contains__(5)
+    with pytest.raises(KeyError):
+        mapper.__getitem__(3)
+    with pytest.raises(TypeError):
+        get()
+
+
+def test_a_bound_get_does_not_keep_a_mapper_from_closing(tmp_path):
+    path = tmp_path / 'm.idm'
+    with open(path, 'w+b') as f:
+        StringIdMapper.build({'a': 1, 'b': 2}, destfile=f, return_mapper=False)
+    mapper = StringIdMapper.map_file(str(path))
+    get, contains = mapper.get, mapper.__contains__
+    assert get('a') == 1 and contains('b')
+    mapper.close()
+    with pytest.raises(ValueError) as closed:
+        get('a')
+    with pytest.raises(ValueError) as closed_too:
+        mapper.get('a')
+    assert str(closed.value) == str(closed_too.value)
+
+
+def test_a_bound_mapping_get_does_not_keep_a_mapping_from_closing(tmp_path):
+    path = tmp_path / 'points.map'
+    with open(path, 'w+b') as f:
+        PointsByName.build([('a', Point(1)), ('b', Point(2))], destfile=f)
+    mapping = PointsByName.map_file(str(path))
+    get = mapping.get
+    assert type(get).__name__ == 'BoundKeyed'
+    assert get('a').x == 1 and get('zz', 5) == 5
+    mapping.close()
+    with pytest.raises(ValueError):
+        get('a')

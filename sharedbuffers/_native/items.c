@@ -30,6 +30,7 @@ typedef struct {
     Py_ssize_t items_start;         /* from the array's start: the header's size */
     Py_ssize_t index_offset;        /* of the index from the array's start: where items end */
     Py_ssize_t count;
+    PyObject *weakreflist;          /* a mapping's bound get keeps a weak reference */
 } ItemSequence;
 
 
@@ -210,6 +211,8 @@ static void
 items_dealloc(ItemSequence *self)
 {
     PyObject_GC_UnTrack(self);
+    if (self->weakreflist != NULL)
+        PyObject_ClearWeakRefs((PyObject *)self);
     items_clear(self);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -236,6 +239,7 @@ PyTypeObject ItemSequence_Type = {
     .tp_clear = (inquiry)items_clear,
     .tp_call = PyVectorcall_Call,
     .tp_vectorcall_offset = offsetof(ItemSequence, vectorcall),
+    .tp_weaklistoffset = offsetof(ItemSequence, weakreflist),
     .tp_as_sequence = &items_as_sequence,
     .tp_as_mapping = &items_as_mapping,
 };

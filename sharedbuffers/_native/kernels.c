@@ -818,9 +818,28 @@ static uint64_t sb_column0(const unsigned char *rows, uint64_t row, size_t strid
     return read_cell(rows + row * stride, width);
 }
 
-/* First row of `count` rows (already checked to lie in the buffer) whose column 0 is >= key. */
+/* First row in [low, high) whose column 0 is >= key (high when none): a binary search down to
+ * 8 rows (two or three cache lines), then a scan. */
+static uint64_t bracket_lower_bound(const unsigned char *rows, uint64_t low, uint64_t high, size_t stride,
+                                    unsigned width, uint64_t key)
+{
+    while (high - low > 8) {
+        uint64_t middle = low + (high - low) / 2;
+        if (sb_column0(rows, middle, stride, width) < key)
+            low = middle + 1;
+        else
+            high = middle;
+    }
+    while (low < high && sb_column0(rows, low, stride, width) < key)
+        low++;
+    return low;
+}
+
+/* First row of `count` rows (already checked to lie in the buffer) whose column 0 is >= key.
+ * With a directory of these rows (sb_directory_build), the answer lies between two adjacent
+ * entries, typically a cache line apart. */
 static uint64_t rows_lower_bound(const unsigned char *rows, uint64_t count, size_t stride, unsigned width,
-                                 uint64_t key)
+                                 const sb_directory *directory, uint64_t key)
 {
     uint64_t low, high, guess, step, first, last;
 
@@ -832,6 +851,20 @@ static uint64_t rows_lower_bound(const unsigned char *rows, uint64_t count, size
         return 0;
     if (key > last)
         return count;
+    if (directory != NULL && key >= directory->base) {
+        /* Entries are clamped, so rows changed since the directory was made (a writer sharing
+         * the file) give a wrong answer at worst, never a read outside the rows. */
+        uint64_t bucket = (key - directory->base) >> directory->shift;
+        if (bucket < directory->buckets) {
+            high = directory->entries[bucket + 1];
+            low = directory->entries[bucket];
+            if (high > count)
+                high = count;
+            if (low > high)
+                low = high;
+            return bracket_lower_bound(rows, low, high, stride, width, key);
+        }
+    }
     /* first < key <= last: interpolate, then gallop to a bracket [low, high) holding the answer */
     guess = (uint64_t)((double)(key - first) / (double)(last - first) * (double)(count - 1));
     if (guess >= count)
@@ -912,7 +945,7 @@ int64_t sb_lower_bound(const void *buf, size_t buflen, size_t index_offset, uint
     stride = (size_t)columns * width;
     if (index_offset > buflen || count > (buflen - index_offset) / stride || count > (uint64_t)INT64_MAX)
         return SB_E_BOUNDS;
-    return (int64_t)rows_lower_bound((const unsigned char *)buf + index_offset, count, stride, width, key);
+    return (int64_t)rows_lower_bound((const unsigned char *)buf + index_offset, count, stride, width, NULL, key);
 }
 
 
@@ -938,7 +971,7 @@ int64_t sb_lower_bound(const void *buf, size_t buflen, size_t index_offset, uint
 
 
 /* SB_OK when the rows lie inside the buffer and the shape is one of an id mapper. */
-static int idmap_check(const sb_idmap *map)
+int sb_idmap_check(const sb_idmap *map)
 {
     size_t stride;
 
@@ -952,7 +985,8 @@ static int idmap_check(const sb_idmap *map)
 }
 
 /* Numeric lookup once the map is checked. */
-static int64_t idmap_find_checked(const sb_idmap *map, uint64_t key, uint64_t start_row)
+static int64_t idmap_find_checked(const sb_idmap *map, const sb_directory *directory, uint64_t key,
+                                  uint64_t start_row)
 {
     const unsigned char *rows = (const unsigned char *)map->buf + map->index_offset;
     size_t stride = (size_t)map->columns * map->width;
@@ -960,7 +994,7 @@ static int64_t idmap_find_checked(const sb_idmap *map, uint64_t key, uint64_t st
 
     if (map->width == 4 && key > UINT32_MAX)
         return SB_IDMAP_MISSING;
-    row = rows_lower_bound(rows, map->count, stride, map->width, key);
+    row = rows_lower_bound(rows, map->count, stride, map->width, directory, key);
     if (row < start_row)
         row = start_row;
     if (row < map->count && sb_column0(rows, row, stride, map->width) == key)
@@ -1011,14 +1045,14 @@ static inline void prefetch(const void *p)
 
 /* String lookup once the map is checked (3 columns) and the key hashed.  With `next_index`, the
  * 8-byte entry numbered by a candidate row's value (when below next_count) is prefetched before
- * the stored key is compared: see sb_idmap_get_bytes_prefetch. */
-static int64_t idmap_find_bytes_checked(const sb_idmap *map, const unsigned char *key, size_t length,
-                                        uint64_t hash, uint64_t start_row, const unsigned char *next_index,
-                                        uint64_t next_count)
+ * the stored key is compared: see sb_idmap_get_bytes_checked. */
+static int64_t idmap_find_bytes_checked(const sb_idmap *map, const sb_directory *directory,
+                                        const unsigned char *key, size_t length, uint64_t hash, uint64_t start_row,
+                                        const unsigned char *next_index, uint64_t next_count)
 {
     const unsigned char *rows = (const unsigned char *)map->buf + map->index_offset;
     size_t stride = 3 * (size_t)map->width;
-    uint64_t row = rows_lower_bound(rows, map->count, stride, map->width, hash);
+    uint64_t row = rows_lower_bound(rows, map->count, stride, map->width, directory, hash);
 
     if (row < start_row)
         row = start_row;
@@ -1058,31 +1092,23 @@ static uint64_t idmap_value(const sb_idmap *map, int64_t cell)
 /* Numeric mappers (and any mapper searched by column 0): the key is column 0. */
 int64_t sb_idmap_find(const sb_idmap *map, uint64_t key, uint64_t start_row)
 {
-    int rc = idmap_check(map);
+    int rc = sb_idmap_check(map);
 
     if (rc != SB_OK)
         return rc;
-    return idmap_find_checked(map, key, start_row);
-}
-
-/* sb_idmap_find_bytes, with the prefetch of idmap_find_bytes_checked when next_index is set. */
-static int64_t idmap_find_bytes_prefetching(const sb_idmap *map, const void *key, size_t length, uint64_t start_row,
-                                            const void *next_index, uint64_t next_count)
-{
-    int rc = idmap_check(map);
-
-    if (rc != SB_OK)
-        return rc;
-    if (map->columns != 3)
-        return SB_E_CODE;
-    return idmap_find_bytes_checked(map, key, length, idmap_hash(map, key, length), start_row, next_index,
-                                    next_count);
+    return idmap_find_checked(map, NULL, key, start_row);
 }
 
 /* String mappers: `length` bytes of UTF-8 at `key`, hashed here. */
 int64_t sb_idmap_find_bytes(const sb_idmap *map, const void *key, size_t length, uint64_t start_row)
 {
-    return idmap_find_bytes_prefetching(map, key, length, start_row, NULL, 0);
+    int rc = sb_idmap_check(map);
+
+    if (rc != SB_OK)
+        return rc;
+    if (map->columns != 3)
+        return SB_E_CODE;
+    return idmap_find_bytes_checked(map, NULL, key, length, idmap_hash(map, key, length), start_row, NULL, 0);
 }
 
 /* The value a find result stands for: what the get kernels return. */
@@ -1109,15 +1135,91 @@ int64_t sb_idmap_get_bytes(const sb_idmap *map, const void *key, size_t length)
     return idmap_value_result(map, sb_idmap_find_bytes(map, key, length, 0));
 }
 
-/* sb_idmap_get_bytes for a mapping, whose next read is entry `value` of the value array's index
- * (`next_count` uint64 entries at `next_index`).  Once the candidate row is found its value is
- * known, so that entry is prefetched while the stored key (another cache miss) is compared:
- * the two misses overlap instead of following each other.  Nothing is read through
- * `next_index`; the caller reads the entry itself, with its own bounds checks. */
-int64_t sb_idmap_get_bytes_prefetch(const sb_idmap *map, const void *key, size_t length, const void *next_index,
-                                    uint64_t next_count)
+/* -- Directories (see sb_directory in kernels.h) -------------------------------------------- */
+
+/* How many entries the directory of a checked mapper takes (0 when it gets none: fewer than 64
+ * rows, more rows than a uint32_t numbers, or first and last rows out of order), and its shift.
+ * About one bucket per 4 rows: 1 to 2 bytes of directory per row, an eighth of an 8-byte
+ * numeric mapper's rows or less. */
+uint64_t sb_directory_entries(const sb_idmap *map, unsigned *shift)
 {
-    return idmap_value_result(map, idmap_find_bytes_prefetching(map, key, length, 0, next_index, next_count));
+    const unsigned char *rows = (const unsigned char *)map->buf + map->index_offset;
+    size_t stride = (size_t)map->columns * map->width;
+    uint64_t first, last, span, target;
+    unsigned bits = 0;
+
+    if (sb_idmap_check(map) != SB_OK || map->count < 64 || map->count > UINT32_MAX)
+        return 0;
+    first = sb_column0(rows, 0, stride, map->width);
+    last = sb_column0(rows, map->count - 1, stride, map->width);
+    if (last < first)
+        return 0;
+    span = last - first;
+    target = map->count / 4;
+    while ((span >> bits) >= target)
+        bits++;
+    *shift = bits;
+    return (span >> bits) + 2;
+}
+
+/* Fills `entries` (`capacity` from sb_directory_entries, with its shift) and `directory`.  One
+ * pass over column 0, which must be sorted: SB_DIRECTORY_UNSORTED otherwise (searches then go
+ * without a directory, and give the answers of the pure-Python search on damaged rows too). */
+int sb_directory_build(const sb_idmap *map, uint32_t *entries, uint64_t capacity, unsigned shift,
+                       sb_directory *directory)
+{
+    const unsigned char *rows = (const unsigned char *)map->buf + map->index_offset;
+    size_t stride = (size_t)map->columns * map->width;
+    uint64_t first, previous, row, next = 0, buckets;
+    int rc = sb_idmap_check(map);
+
+    if (rc != SB_OK)
+        return rc;
+    if (map->count == 0 || shift >= 64 || capacity < 2 || map->count > UINT32_MAX)
+        return SB_E_CODE;
+    buckets = capacity - 1;
+    first = previous = sb_column0(rows, 0, stride, map->width);
+    if ((sb_column0(rows, map->count - 1, stride, map->width) - first) >> shift != buckets - 1)
+        return SB_E_CODE;       /* not the capacity sb_directory_entries gave for these rows */
+    for (row = 0; row < map->count; row++) {
+        uint64_t value = sb_column0(rows, row, stride, map->width), bucket;
+        if (value < previous)
+            return SB_DIRECTORY_UNSORTED;
+        bucket = (value - first) >> shift;      /* <= buckets - 1: value <= the last row's */
+        while (next <= bucket)
+            entries[next++] = (uint32_t)row;
+        previous = value;
+    }
+    while (next <= buckets)
+        entries[next++] = (uint32_t)map->count;
+    directory->entries = entries;
+    directory->buckets = buckets;
+    directory->base = first;
+    directory->shift = shift;
+    return SB_OK;
+}
+
+/* sb_idmap_get and sb_idmap_get_bytes for a mapper already checked by sb_idmap_check, searched
+ * through `directory` when not NULL.
+ *
+ * A mapping's next read is entry `value` of its value array's index (`next_count` uint64
+ * entries at `next_index`, which may be NULL).  Once the candidate row is found its value is
+ * known, so that entry is prefetched while the stored key (another cache miss) is compared: the
+ * two misses overlap instead of following each other.  Nothing is read through `next_index`;
+ * the caller reads the entry itself, with its own bounds checks. */
+int64_t sb_idmap_get_checked(const sb_idmap *map, const sb_directory *directory, uint64_t key)
+{
+    return idmap_value_result(map, idmap_find_checked(map, directory, key, 0));
+}
+
+int64_t sb_idmap_get_bytes_checked(const sb_idmap *map, const sb_directory *directory, const void *key,
+                                   size_t length, const void *next_index, uint64_t next_count)
+{
+    if (map->columns != 3)
+        return SB_E_CODE;
+    return idmap_value_result(map, idmap_find_bytes_checked(map, directory, key, length,
+                                                            idmap_hash(map, key, length), 0, next_index,
+                                                            next_count));
 }
 
 /* Batch of numeric keys: values[i] and status[i] (SB_IDMAP_FOUND or SB_IDMAP_NOT_FOUND; values of
@@ -1126,14 +1228,14 @@ int64_t sb_idmap_find_many(const sb_idmap *map, const uint64_t *keys, uint64_t n
                            int8_t *status)
 {
     uint64_t i;
-    int rc = idmap_check(map);
+    int rc = sb_idmap_check(map);
 
     if (rc != SB_OK)
         return rc;
     if (n > (uint64_t)INT64_MAX)
         return SB_E_RANGE;
     for (i = 0; i < n; i++) {
-        int64_t cell = idmap_find_checked(map, keys[i], 0);
+        int64_t cell = idmap_find_checked(map, NULL, keys[i], 0);
 
         if (cell >= 0) {
             values[i] = idmap_value(map, cell);
@@ -1154,7 +1256,7 @@ int64_t sb_idmap_find_many_bytes(const sb_idmap *map, const void *data, size_t d
                                  const uint64_t *spans, uint64_t n, uint64_t *values, int8_t *status)
 {
     uint64_t i;
-    int rc = idmap_check(map);
+    int rc = sb_idmap_check(map);
 
     if (rc != SB_OK)
         return rc;
@@ -1169,7 +1271,7 @@ int64_t sb_idmap_find_many_bytes(const sb_idmap *map, const void *data, size_t d
     for (i = 0; i < n; i++) {
         const unsigned char *key = (const unsigned char *)data + spans[2 * i];
         size_t length = (size_t)(spans[2 * i + 1] - spans[2 * i]);
-        int64_t cell = idmap_find_bytes_checked(map, key, length, idmap_hash(map, key, length), 0, NULL, 0);
+        int64_t cell = idmap_find_bytes_checked(map, NULL, key, length, idmap_hash(map, key, length), 0, NULL, 0);
 
         if (cell >= 0) {
             values[i] = idmap_value(map, cell);

@@ -32,13 +32,35 @@ typedef struct {
     uint32_t width;          /* bytes per cell: 4 or 8 */
 } sb_idmap;
 
+/* A private directory of a mapper's rows (sb_directory_build), for processes that look up many
+ * keys: entry b is the first row whose column 0 is >= base + (b << shift), so the row of a key
+ * lies between entries (key - base) >> shift and the one after it, usually a cache line apart,
+ * where the search without a directory reads several lines one after the other. */
+typedef struct {
+    const uint32_t *entries; /* buckets + 1 row numbers */
+    uint64_t buckets;
+    uint64_t base;           /* column 0 of the first row */
+    unsigned shift;
+} sb_directory;
+
+#define SB_DIRECTORY_UNSORTED (-9)  /* sb_directory_build: column 0 is not sorted (a corrupt mapper) */
+
 uint64_t sb_xxh64(const void *data, size_t len, uint64_t seed);
 uint32_t sb_xxh32(const void *data, size_t len, uint32_t seed);
 int64_t sb_idmap_find(const sb_idmap *map, uint64_t key, uint64_t start_row);
 int64_t sb_idmap_find_bytes(const sb_idmap *map, const void *key, size_t length, uint64_t start_row);
 int64_t sb_idmap_get(const sb_idmap *map, uint64_t key);
 int64_t sb_idmap_get_bytes(const sb_idmap *map, const void *key, size_t length);
-int64_t sb_idmap_get_bytes_prefetch(const sb_idmap *map, const void *key, size_t length,
-                                    const void *next_index, uint64_t next_count);
+
+/* SB_OK when the mapper's rows lie inside its buffer: the functions below without a check of
+ * their own need that first (the _objects module checks once per mapper, whose buffer export
+ * pins the memory). */
+int sb_idmap_check(const sb_idmap *map);
+uint64_t sb_directory_entries(const sb_idmap *map, unsigned *shift);
+int sb_directory_build(const sb_idmap *map, uint32_t *entries, uint64_t capacity, unsigned shift,
+                       sb_directory *directory);
+int64_t sb_idmap_get_checked(const sb_idmap *map, const sb_directory *directory, uint64_t key);
+int64_t sb_idmap_get_bytes_checked(const sb_idmap *map, const sb_directory *directory, const void *key,
+                                   size_t length, const void *next_index, uint64_t next_count);
 
 #endif

@@ -6,10 +6,15 @@
  * Python method around the call; here the whole `mapper.get(key)` or `mapping[key]` is one C
  * call with no Python frame:
  *
- *   KeyLookup(buffer, mapper_offset, index_offset, count, columns, width, string_keys)
+ *   KeyLookup(buffer, mapper_offset, index_offset, count, columns, width, string_keys,
+ *             directory_after=None)
  *       the rows of one single-valued mapper (numeric: int keys; string: str keys, searched
  *       by their UTF-8 bytes).  It holds a buffer export for its lifetime, as the cffi handle
- *       does, and the geometry is checked by the kernel on every call.
+ *       does, so the geometry, checked by the kernel when it is made, holds for every call.
+ *       After `directory_after` lookups (None: count / 32, at least 1024) it builds a directory of the rows (kernels.h:
+ *       sb_directory, 1 to 2 bytes per row in this process's memory) that puts a key within
+ *       a cache line of its row: a process that looks up many keys pays one cache miss per
+ *       search instead of several, and one that looks up a few keys pays nothing.
  *   KeyedMethod(kind, fallback)
  *       a method descriptor for the classes: `get`, `__getitem__`, `__contains__` of id
  *       mappers (the instance's `_keys`), and `get`, `__getitem__` of mappings (the instance's
@@ -17,6 +22,11 @@
  *       type, found or missing) is answered here; every other case (other key types, values
  *       beyond 63 bits, compressed stored keys, corrupt data, instances without `_keys`) runs
  *       the Python `fallback`, which gives the pure-Python results and errors.
+ *   BoundKeyed
+ *       what `mapper.get` gives (a bound method, as for Python methods): it keeps weak
+ *       references to the instance's `_keys` and `_values`, so a call skips looking them up,
+ *       and the instance can still close (closing drops them; the bound method then runs the
+ *       Python method, which says the mapper is closed).
  */
 #include "objects.h"
 #include "kernels.h"
@@ -26,7 +36,17 @@ typedef struct {
     Py_buffer view;
     sb_idmap map;
     int string_keys;
+    int usable;                     /* the rows lie in the buffer (checked once: the export pins it) */
+    int directory_state;            /* DIRECTORY_COUNTING, _BUILT or _NONE */
+    uint64_t lookups;               /* while counting */
+    uint64_t directory_after;       /* lookups before the directory is built */
+    uint32_t *directory_entries;
+    uint64_t directory_capacity;
+    sb_directory directory;
+    PyObject *weakreflist;
 } KeyLookup;
+
+enum { DIRECTORY_COUNTING = 0, DIRECTORY_BUILT = 1, DIRECTORY_NONE = -1 };
 
 static PyTypeObject KeyLookup_Type;
 
@@ -34,15 +54,19 @@ static PyObject *
 keys_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"buffer", "mapper_offset", "index_offset", "count", "columns", "width",
-                               "string_keys", NULL};
-    PyObject *buffer;
-    unsigned long long mapper_offset, index_offset, count;
+                               "string_keys", "directory_after", NULL};
+    PyObject *buffer, *after = Py_None;
+    unsigned long long mapper_offset, index_offset, count, directory_after;
     unsigned int columns, width;
     int string_keys;
     KeyLookup *self;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OKKKIIp:KeyLookup", keywords, &buffer, &mapper_offset,
-                                     &index_offset, &count, &columns, &width, &string_keys))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OKKKIIp|O:KeyLookup", keywords, &buffer, &mapper_offset,
+                                     &index_offset, &count, &columns, &width, &string_keys, &after))
+        return NULL;
+    if (after == Py_None)
+        directory_after = count / 32 > 1024 ? count / 32 : 1024;
+    else if ((directory_after = PyLong_AsUnsignedLongLong(after)) == (unsigned long long)-1 && PyErr_Occurred())
         return NULL;
     if ((width != 4 && width != 8) || columns != (string_keys ? 3u : 2u)) {
         PyErr_Format(PyExc_ValueError, "bad id mapper geometry: %u columns of %u bytes", columns, width);
@@ -64,16 +88,91 @@ keys_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     self->map.columns = columns;
     self->map.width = width;
     self->string_keys = string_keys;
+    /* Rows outside the buffer: every call defers, and the Python method raises its error. */
+    self->usable = sb_idmap_check(&self->map) == 0;
+    self->directory_state = DIRECTORY_COUNTING;
+    self->directory_after = directory_after;
     return (PyObject *)self;
+}
+
+/* Builds the directory (see the top of this file); on failure (too few rows, rows out of order,
+ * no memory) the searches go on without one. */
+static void
+keys_build_directory(KeyLookup *self)
+{
+    unsigned shift = 0;
+    uint64_t capacity;
+    uint32_t *entries;
+
+    self->directory_state = DIRECTORY_NONE;
+    if (!self->usable)
+        return;
+    capacity = sb_directory_entries(&self->map, &shift);
+    if (capacity == 0 || capacity > (uint64_t)PY_SSIZE_T_MAX / sizeof(uint32_t))
+        return;
+    entries = PyMem_Malloc((size_t)capacity * sizeof(uint32_t));
+    if (entries == NULL)
+        return;
+    if (sb_directory_build(&self->map, entries, capacity, shift, &self->directory) != 0) {
+        PyMem_Free(entries);
+        return;
+    }
+    self->directory_entries = entries;
+    self->directory_capacity = capacity;
+    self->directory_state = DIRECTORY_BUILT;
+}
+
+static const sb_directory *
+keys_directory(KeyLookup *self)
+{
+    if (self->directory_state == DIRECTORY_BUILT)
+        return &self->directory;
+    if (self->directory_state == DIRECTORY_COUNTING && self->lookups++ >= self->directory_after) {
+        keys_build_directory(self);
+        if (self->directory_state == DIRECTORY_BUILT)
+            return &self->directory;
+    }
+    return NULL;
 }
 
 static void
 keys_dealloc(KeyLookup *self)
 {
+    if (self->weakreflist != NULL)
+        PyObject_ClearWeakRefs((PyObject *)self);
     if (self->view.obj != NULL)
         PyBuffer_Release(&self->view);
+    PyMem_Free(self->directory_entries);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
+
+static PyObject *
+keys_make_directory(KeyLookup *self, PyObject *unused)
+{
+    if (self->directory_state == DIRECTORY_COUNTING)
+        keys_build_directory(self);
+    return PyBool_FromLong(self->directory_state == DIRECTORY_BUILT);
+}
+
+static PyObject *
+keys_get_directory_bytes(KeyLookup *self, void *closure)
+{
+    return PyLong_FromUnsignedLongLong(self->directory_state == DIRECTORY_BUILT
+                                       ? self->directory_capacity * sizeof(uint32_t) : 0);
+}
+
+static PyMethodDef keys_methods[] = {
+    {"make_directory", (PyCFunction)keys_make_directory, METH_NOARGS,
+     "Build the directory now, not after enough lookups; True when there is one (none for unsorted "
+     "or very small mappers)."},
+    {NULL}
+};
+
+static PyGetSetDef keys_getset[] = {
+    {"directory_bytes", (getter)keys_get_directory_bytes, NULL,
+     "bytes of this process's memory the directory takes (0 while there is none)", NULL},
+    {NULL}
+};
 
 static PyTypeObject KeyLookup_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
@@ -83,6 +182,9 @@ static PyTypeObject KeyLookup_Type = {
     .tp_doc = "The rows of a single-valued id mapper, searched by the native kernels.",
     .tp_new = keys_new,
     .tp_dealloc = (destructor)keys_dealloc,
+    .tp_weaklistoffset = offsetof(KeyLookup, weakreflist),
+    .tp_methods = keys_methods,
+    .tp_getset = keys_getset,
 };
 
 /* The kernel's result for `key` (a value >= 0, SB_IDMAP_MISSING or another status), or
@@ -92,9 +194,12 @@ static PyTypeObject KeyLookup_Type = {
 static int64_t
 keys_find(KeyLookup *self, PyObject *key, PyObject *values)
 {
+    if (!self->usable)
+        return SB_IDMAP_DEFER;
     if (self->string_keys) {
         Py_ssize_t length;
         const char *data;
+        const void *index = NULL;
         if (!PyUnicode_CheckExact(key))
             return SB_IDMAP_DEFER;
         data = PyUnicode_AsUTF8AndSize(key, &length);
@@ -102,13 +207,10 @@ keys_find(KeyLookup *self, PyObject *key, PyObject *values)
             PyErr_Clear();          /* lone surrogates: the Python method raises its error */
             return SB_IDMAP_DEFER;
         }
-        if (values != NULL) {
-            const void *index = item_index_address(values);
-            if (index != NULL)
-                return sb_idmap_get_bytes_prefetch(&self->map, data, (size_t)length, index,
-                                                   (uint64_t)item_count(values));
-        }
-        return sb_idmap_get_bytes(&self->map, data, (size_t)length);
+        if (values != NULL)
+            index = item_index_address(values);
+        return sb_idmap_get_bytes_checked(&self->map, keys_directory(self), data, (size_t)length, index,
+                                          index != NULL ? (uint64_t)item_count(values) : 0);
     }
     else {
         long long number;
@@ -118,11 +220,11 @@ keys_find(KeyLookup *self, PyObject *key, PyObject *values)
         /* The signed conversion is the fast one; keys of 2**63 and up take the unsigned one. */
         number = PyLong_AsLongLongAndOverflow(key, &overflow);
         if (overflow == 0 && number >= 0)
-            return sb_idmap_get(&self->map, (uint64_t)number);
+            return sb_idmap_get_checked(&self->map, keys_directory(self), (uint64_t)number);
         if (overflow > 0) {
             unsigned long long big = PyLong_AsUnsignedLongLong(key);
             if (!(big == (unsigned long long)-1 && PyErr_Occurred()))
-                return sb_idmap_get(&self->map, big);
+                return sb_idmap_get_checked(&self->map, keys_directory(self), big);
         }
         PyErr_Clear();              /* negative or beyond 64 bits: the Python method decides */
         return SB_IDMAP_DEFER;
@@ -150,29 +252,16 @@ static PyObject *keys_name, *values_name;      /* interned "_keys", "_values" */
 
 #define NOT_ANSWERED ((PyObject *)1)
 
+/* The answer for `key` from these `keys` (and, for mappings, `values`), or NOT_ANSWERED. */
 static PyObject *
-keyed_answer(KeyedMethod *self, PyObject *instance, PyObject *key, PyObject *default_value)
+keyed_answer_from(int kind, PyObject *keys, PyObject *values, PyObject *key, PyObject *default_value)
 {
-    PyObject *keys, *values = NULL, *answer = NOT_ANSWERED;
-    int64_t found;
+    PyObject *answer = NOT_ANSWERED;
+    int64_t found = keys_find((KeyLookup *)keys, key, values);
 
-    keys = own_attribute(instance, keys_name, &KeyLookup_Type);
-    if (keys == NULL)
-        return PyErr_Occurred() ? NULL : NOT_ANSWERED;
-    if (self->kind == MAPPING_GET || self->kind == MAPPING_GETITEM) {
-        values = own_attribute(instance, values_name, &ItemSequence_Type);
-        if (values == NULL) {
-            Py_DECREF(keys);
-            return PyErr_Occurred() ? NULL : NOT_ANSWERED;
-        }
-    }
-    found = keys_find((KeyLookup *)keys, key, values);
-    Py_DECREF(keys);
-    if (found != SB_IDMAP_MISSING && found < 0) {
-        Py_XDECREF(values);
+    if (found != SB_IDMAP_MISSING && found < 0)
         return NOT_ANSWERED;
-    }
-    switch (self->kind) {
+    switch (kind) {
     case MAPPER_GET:
         answer = found >= 0 ? PyLong_FromLongLong(found) : Py_NewRef(default_value);
         break;
@@ -186,15 +275,60 @@ keyed_answer(KeyedMethod *self, PyObject *instance, PyObject *key, PyObject *def
     case MAPPING_GET:
     case MAPPING_GETITEM:
         if (found < 0) {
-            if (self->kind == MAPPING_GET)
+            if (kind == MAPPING_GET)
                 answer = Py_NewRef(default_value);
         }
         else if (found < item_count(values))
             answer = item_proxy(values, (Py_ssize_t)found);
         break;
     }
+    return answer;
+}
+
+static int
+kind_uses_values(int kind)
+{
+    return kind == MAPPING_GET || kind == MAPPING_GETITEM;
+}
+
+/* The instance's `_keys` (and `_values` when the kind uses them) as new references: 1 when both
+ * are there and of their C types, 0 when not (no error set), -1 on error. */
+static int
+keyed_parts(int kind, PyObject *instance, PyObject **keys, PyObject **values)
+{
+    *values = NULL;
+    *keys = own_attribute(instance, keys_name, &KeyLookup_Type);
+    if (*keys == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    if (kind_uses_values(kind)) {
+        *values = own_attribute(instance, values_name, &ItemSequence_Type);
+        if (*values == NULL) {
+            Py_CLEAR(*keys);
+            return PyErr_Occurred() ? -1 : 0;
+        }
+    }
+    return 1;
+}
+
+static PyObject *
+keyed_answer(KeyedMethod *self, PyObject *instance, PyObject *key, PyObject *default_value)
+{
+    PyObject *keys, *values, *answer;
+    int found = keyed_parts(self->kind, instance, &keys, &values);
+
+    if (found <= 0)
+        return found < 0 ? NULL : NOT_ANSWERED;
+    answer = keyed_answer_from(self->kind, keys, values, key, default_value);
+    Py_DECREF(keys);
     Py_XDECREF(values);
     return answer;
+}
+
+static int
+keyed_arguments_fit(int kind, Py_ssize_t nargs, PyObject *kwnames)
+{
+    int takes_default = kind == MAPPER_GET || kind == MAPPING_GET;
+    return kwnames == NULL && (nargs == 1 || (takes_default && nargs == 2));
 }
 
 static PyObject *
@@ -202,9 +336,8 @@ keyed_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObj
 {
     KeyedMethod *self = (KeyedMethod *)callable;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    int takes_default = self->kind == MAPPER_GET || self->kind == MAPPING_GET;
 
-    if (kwnames == NULL && (nargs == 2 || (takes_default && nargs == 3))) {
+    if (nargs >= 1 && keyed_arguments_fit(self->kind, nargs - 1, kwnames)) {
         PyObject *answer = keyed_answer(self, args[0], args[1], nargs == 3 ? args[2] : Py_None);
         if (answer != NOT_ANSWERED)
             return answer;
@@ -212,12 +345,14 @@ keyed_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObj
     return PyObject_Vectorcall(self->fallback, args, nargsf, kwnames);
 }
 
+static PyObject *bound_new(KeyedMethod *method, PyObject *instance);
+
 static PyObject *
 keyed_get(PyObject *self, PyObject *instance, PyObject *owner)
 {
     if (instance == NULL || instance == Py_None)
         return Py_NewRef(self);
-    return PyMethod_New(self, instance);
+    return bound_new((KeyedMethod *)self, instance);
 }
 
 static PyObject *
@@ -304,10 +439,241 @@ static PyTypeObject KeyedMethod_Type = {
     .tp_getset = keyed_getset,
 };
 
+/* -- BoundKeyed: `instance.get` ---------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    KeyedMethod *method;
+    PyObject *instance;
+    PyObject *keys_ref;             /* weak references to the instance's _keys and _values */
+    PyObject *values_ref;           /* (NULL for the kinds without values) */
+} BoundKeyed;
+
+static PyTypeObject BoundKeyed_Type;
+
+/* The referent of a weak reference as a new reference, or NULL once it is gone. */
+static PyObject *
+referent(PyObject *reference)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *object;
+    if (PyWeakref_GetRef(reference, &object) < 0) {
+        PyErr_Clear();
+        return NULL;
+    }
+    return object;
+#else
+    PyObject *object = PyWeakref_GET_OBJECT(reference);
+    return object == Py_None ? NULL : Py_NewRef(object);
+#endif
+}
+
+static PyObject *
+bound_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    BoundKeyed *self = (BoundKeyed *)callable;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    PyObject *answer = NOT_ANSWERED, *method;
+
+    if (keyed_arguments_fit(self->method->kind, nargs, kwnames)) {
+        PyObject *keys = referent(self->keys_ref), *values = NULL;
+        if (keys != NULL && (self->values_ref == NULL || (values = referent(self->values_ref)) != NULL))
+            answer = keyed_answer_from(self->method->kind, keys, values, args[0],
+                                       nargs == 2 ? args[1] : Py_None);
+        Py_XDECREF(keys);
+        Py_XDECREF(values);
+        if (answer != NOT_ANSWERED)
+            return answer;
+    }
+    /* Every other case, and an instance whose lookups are gone (closed): the Python method. */
+    method = PyMethod_New(self->method->fallback, self->instance);
+    if (method == NULL)
+        return NULL;
+    answer = PyObject_Vectorcall(method, args, nargsf, kwnames);
+    Py_DECREF(method);
+    return answer;
+}
+
+/* A BoundKeyed, or a plain bound method when the instance has no C lookups (made without the C
+ * module, or closed). */
+static PyObject *
+bound_new(KeyedMethod *method, PyObject *instance)
+{
+    PyObject *keys, *values;
+    BoundKeyed *self;
+    int found = keyed_parts(method->kind, instance, &keys, &values);
+
+    if (found < 0)
+        return NULL;
+    if (found == 0)
+        return PyMethod_New((PyObject *)method, instance);
+    self = PyObject_GC_New(BoundKeyed, &BoundKeyed_Type);
+    if (self != NULL) {
+        self->vectorcall = bound_vectorcall;
+        self->method = (KeyedMethod *)Py_NewRef(method);
+        self->instance = Py_NewRef(instance);
+        self->keys_ref = PyWeakref_NewRef(keys, NULL);
+        self->values_ref = values != NULL ? PyWeakref_NewRef(values, NULL) : NULL;
+        PyObject_GC_Track(self);
+        if (self->keys_ref == NULL || (values != NULL && self->values_ref == NULL))
+            Py_CLEAR(self);
+    }
+    Py_DECREF(keys);
+    Py_XDECREF(values);
+    return (PyObject *)self;
+}
+
+static int
+bound_traverse(BoundKeyed *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->method);
+    Py_VISIT(self->instance);
+    Py_VISIT(self->keys_ref);
+    Py_VISIT(self->values_ref);
+    return 0;
+}
+
+static int
+bound_clear(BoundKeyed *self)
+{
+    Py_CLEAR(self->method);
+    Py_CLEAR(self->instance);
+    Py_CLEAR(self->keys_ref);
+    Py_CLEAR(self->values_ref);
+    return 0;
+}
+
+static void
+bound_dealloc(BoundKeyed *self)
+{
+    PyObject_GC_UnTrack(self);
+    bound_clear(self);
+    PyObject_GC_Del(self);
+}
+
+static PyObject *
+bound_get_self(BoundKeyed *self, void *closure)
+{
+    return Py_NewRef(self->instance);
+}
+
+static PyObject *
+bound_get_func(BoundKeyed *self, void *closure)
+{
+    return Py_NewRef((PyObject *)self->method);
+}
+
+static PyObject *
+bound_get_doc(BoundKeyed *self, void *closure)
+{
+    return PyObject_GetAttrString(self->method->fallback, "__doc__");
+}
+
+static PyObject *
+bound_get_module(BoundKeyed *self, void *closure)
+{
+    return PyObject_GetAttrString(self->method->fallback, "__module__");
+}
+
+static PyObject *
+bound_getattro(BoundKeyed *self, PyObject *name)
+{
+    /* __name__, __qualname__, __doc__, __module__...: the Python method's, as a bound method's are */
+    PyObject *found = PyObject_GenericGetAttr((PyObject *)self, name);
+    if (found != NULL || !PyErr_ExceptionMatches(PyExc_AttributeError))
+        return found;
+    PyErr_Clear();
+    return PyObject_GetAttr(self->method->fallback, name);
+}
+
+static PyObject *
+bound_repr(BoundKeyed *self)
+{
+    PyObject *name = PyObject_GetAttrString(self->method->fallback, "__qualname__"), *text;
+    if (name == NULL)
+        return NULL;
+    text = PyUnicode_FromFormat("<bound method %U of %R>", name, self->instance);
+    Py_DECREF(name);
+    return text;
+}
+
+static PyObject *
+bound_richcompare(BoundKeyed *self, PyObject *other, int op)
+{
+    int same;
+    if ((op != Py_EQ && op != Py_NE) || !Py_IS_TYPE(other, &BoundKeyed_Type))
+        Py_RETURN_NOTIMPLEMENTED;
+    same = self->method == ((BoundKeyed *)other)->method && self->instance == ((BoundKeyed *)other)->instance;
+    return PyBool_FromLong(op == Py_EQ ? same : !same);
+}
+
+static Py_hash_t
+bound_hash(BoundKeyed *self)
+{
+    Py_hash_t hash = PyObject_Hash(self->instance);
+    if (hash == -1)
+        return -1;
+    hash ^= (Py_hash_t)((uintptr_t)self->method >> 4);
+    return hash == -1 ? -2 : hash;
+}
+
+static PyObject *
+bound_reduce(BoundKeyed *self, PyObject *unused)
+{
+    /* as a bound method pickles: getattr(instance, name) */
+    PyObject *builtins = PyEval_GetBuiltins(), *getattr_function, *name, *reduced;
+
+    getattr_function = builtins != NULL ? PyDict_GetItemString(builtins, "getattr") : NULL;
+    if (getattr_function == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "builtins.getattr is missing");
+        return NULL;
+    }
+    name = PyObject_GetAttrString(self->method->fallback, "__name__");
+    if (name == NULL)
+        return NULL;
+    reduced = Py_BuildValue("O(OO)", getattr_function, self->instance, name);
+    Py_DECREF(name);
+    return reduced;
+}
+
+static PyMethodDef bound_methods[] = {
+    {"__reduce__", (PyCFunction)bound_reduce, METH_NOARGS, NULL},
+    {NULL}
+};
+
+static PyGetSetDef bound_getset[] = {
+    {"__self__", (getter)bound_get_self, NULL, "the instance", NULL},
+    {"__func__", (getter)bound_get_func, NULL, "the method", NULL},
+    {"__doc__", (getter)bound_get_doc, NULL, NULL, NULL},
+    {"__module__", (getter)bound_get_module, NULL, NULL, NULL},
+    {NULL}
+};
+
+static PyTypeObject BoundKeyed_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "sharedbuffers._native._objects.BoundKeyed",
+    .tp_basicsize = sizeof(BoundKeyed),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "A KeyedMethod bound to an instance: instance.get, instance.__getitem__, ...",
+    .tp_dealloc = (destructor)bound_dealloc,
+    .tp_traverse = (traverseproc)bound_traverse,
+    .tp_clear = (inquiry)bound_clear,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(BoundKeyed, vectorcall),
+    .tp_getattro = (getattrofunc)bound_getattro,
+    .tp_repr = (reprfunc)bound_repr,
+    .tp_richcompare = (richcmpfunc)bound_richcompare,
+    .tp_hash = (hashfunc)bound_hash,
+    .tp_methods = bound_methods,
+    .tp_getset = bound_getset,
+};
+
 int
 lookups_add_to_module(PyObject *module)
 {
-    if (PyType_Ready(&KeyLookup_Type) < 0 || PyType_Ready(&KeyedMethod_Type) < 0)
+    if (PyType_Ready(&KeyLookup_Type) < 0 || PyType_Ready(&KeyedMethod_Type) < 0
+            || PyType_Ready(&BoundKeyed_Type) < 0)
         return -1;
     keys_name = PyUnicode_InternFromString("_keys");
     values_name = PyUnicode_InternFromString("_values");

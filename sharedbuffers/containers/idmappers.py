@@ -232,6 +232,12 @@ class _IdMapper(MappedLifetime):
     columns = 2
     multi = False
     _single_key_lookup = None   # 'int' or 'str': the kernels answer get/[]/in in one C call
+    #: Single lookups (``get``, ``[]``, ``in``) a mapper answers before it builds its directory:
+    #: one or two bytes per row of this process's memory that put a key within a cache line of
+    #: its row, so that a search costs one cache miss instead of several.  None: a 32nd of the
+    #: rows, at least 1024 (a process that looks up a few keys builds nothing).  0 builds it at
+    #: the first lookup; a huge number never.  Unsorted (corrupt) rows get no directory.
+    lookup_directory_after = None
 
     # -- building ---------------------------------------------------------------------------
 
@@ -296,7 +302,7 @@ class _IdMapper(MappedLifetime):
                 isinstance(getattr(type(self), name), native.KeyedMethod) for name in _KEYED_METHODS):
             # get, [] and `in` of a key of the mapper's own type in one C call (see below)
             self._keys = native.KeyLookup(buffer, offset, start, count, self.columns, self.width // 8,
-                                          self._single_key_lookup == 'str')
+                                          self._single_key_lookup == 'str', self.lookup_directory_after)
         self._mmap = None
 
     # Views of the rows, each made on first use: opening a mapper (the cold-open path of every
