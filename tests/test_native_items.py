@@ -124,3 +124,38 @@ def test_building_into_a_write_only_file_maps_it_through_its_path(tmp_path):
         array = PointArray.build([Point(1, 'a'), Point(2, 'b')], destfile=f)
     assert [p.x for p in array] == [1, 2]
     array.close()
+
+
+def test_indexing_alternates_between_arrays_of_one_class():
+    # ItemLookup remembers the last array's _items (objects.h: PartsCache); each array must still
+    # read its own items, whichever was indexed before.
+    first = PointArray.map_buffer(built(5))
+    second = PointArray.map_buffer(PointArray.build([Point(100 + i, 'q%d' % i) for i in range(7)]).buf)
+    for number in range(5):
+        assert (first[number].x, second[number].x, first[-1 - number].x) == (number * 3, 100 + number,
+                                                                            (4 - number) * 3)
+    assert second[6].label == 'q6' and first[4].label == 'p4'
+    with pytest.raises(IndexError):
+        first[5]
+
+
+def test_a_new_array_is_never_answered_from_a_dead_one():
+    for round_number in range(20):
+        array = PointArray.map_buffer(PointArray.build([Point(round_number, 'r')]).buf)
+        assert array[0].x == round_number       # often at the address of the last round's array
+        del array
+
+
+def test_closing_one_array_leaves_the_other_readable(tmp_path):
+    paths = []
+    for number in range(2):
+        paths.append(tmp_path / ('points%d.bin' % number))
+        with open(paths[-1], 'wb') as f:
+            PointArray.build([Point(number, 'a')], destfile=f)
+    closing, staying = (PointArray.map_file(str(path)) for path in paths)
+    assert closing[0].x == 0 and staying[0].x == 1
+    closing.close()
+    assert staying[0].x == 1
+    with pytest.raises(ValueError, match='closed'):
+        closing[0]
+    assert staying[0].x == 1

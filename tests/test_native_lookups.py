@@ -289,3 +289,36 @@ def test_a_bound_mapping_get_does_not_keep_a_mapping_from_closing(tmp_path):
     mapping.close()
     with pytest.raises(ValueError):
         get('a')
+
+
+def test_lookups_alternate_between_mappers_and_mappings_of_one_class():
+    # KeyedMethod remembers the last instance's _keys/_values (objects.h: PartsCache).
+    mappers = [NumericIdMapper.build({key: key * 10 + number for key in range(50)}) for number in range(3)]
+    mappings = [PointsByName.build([('k%d' % key, Point(key * 10 + number)) for key in range(20)])
+                for number in range(3)]
+    for key in range(20):
+        for number in range(3):
+            assert mappers[number][key] == key * 10 + number and mappers[number].get(key) == key * 10 + number
+            assert mappings[number]['k%d' % key].x == key * 10 + number
+            assert mappings[number].get('k%d' % key).x == key * 10 + number
+    for round_number in range(20):
+        mapper = NumericIdMapper.build({1: round_number})
+        assert mapper[1] == round_number and mapper.get(1) == round_number
+        del mapper
+
+
+def test_a_closed_mapping_refuses_lookups_while_another_answers(tmp_path):
+    opened = []
+    for number in range(2):
+        path = tmp_path / ('points%d.map' % number)
+        with open(path, 'w+b') as f:
+            PointsByName.build([('a', Point(number))], destfile=f)
+        opened.append(PointsByName.map_file(str(path)))
+    closing, staying = opened
+    assert closing['a'].x == 0 and staying['a'].x == 1
+    closing.close()
+    with pytest.raises(ValueError):
+        closing['a']
+    with pytest.raises(ValueError):
+        closing.get('a')
+    assert staying['a'].x == 1 and staying.get('a').x == 1

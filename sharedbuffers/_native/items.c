@@ -12,8 +12,9 @@
  *                  Python code besides the unpacker.
  *   ItemLookup(fallback)
  *                  the `__getitem__` of array classes: a method descriptor that looks up the
- *                  instance's `_items` and indexes it; keys that are not integers (slices),
- *                  and instances without `_items`, go to the Python `fallback`.
+ *                  instance's `_items` (remembering the last array's: objects.h, PartsCache)
+ *                  and indexes it; keys that are not integers (slices), and instances without
+ *                  `_items`, go to the Python `fallback`.
  *
  * The errors are those of the pure-Python array code: IndexError("index out of bounds on
  * dimension 1") as memoryview gives, and ValueError naming the item for a position outside
@@ -250,6 +251,7 @@ typedef struct {
     PyObject_HEAD
     vectorcallfunc vectorcall;
     PyObject *fallback;             /* the Python __getitem__(array, key) */
+    PartsCache cache;               /* the last array's _items */
 } ItemLookup;
 
 static PyObject *items_name;        /* interned "_items" */
@@ -260,8 +262,12 @@ lookup_call(ItemLookup *self, PyObject *array, PyObject *key)
     PyObject *items, *proxy, *args[2];
 
     if (PyLong_Check(key)) {
-        items = own_attribute(array, items_name, &ItemSequence_Type);
+        int cached = parts_cache_get(&self->cache, array, 1, &items);
+        if (!cached)
+            items = own_attribute(array, items_name, &ItemSequence_Type);
         if (items != NULL) {
+            if (!cached)
+                parts_cache_set(&self->cache, array, 1, &items);
             proxy = item_by_key((ItemSequence *)items, key);
             Py_DECREF(items);
             return proxy;
@@ -317,6 +323,8 @@ static int
 lookup_traverse(ItemLookup *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->fallback);
+    Py_VISIT(self->cache.instance);
+    Py_VISIT(self->cache.parts[0]);
     return 0;
 }
 
@@ -324,6 +332,7 @@ static int
 lookup_clear(ItemLookup *self)
 {
     Py_CLEAR(self->fallback);
+    parts_cache_clear(&self->cache);
     return 0;
 }
 

@@ -21,7 +21,9 @@
  *       `_keys` and `_values`, an ItemSequence).  The common case (a key of the mapper's own
  *       type, found or missing) is answered here; every other case (other key types, values
  *       beyond 63 bits, compressed stored keys, corrupt data, instances without `_keys`) runs
- *       the Python `fallback`, which gives the pure-Python results and errors.
+ *       the Python `fallback`, which gives the pure-Python results and errors.  It remembers
+ *       the last instance's parts (objects.h: PartsCache), so `m[key]` in a loop over one
+ *       mapping looks them up once.
  *   BoundKeyed
  *       what `mapper.get` gives (a bound method, as for Python methods): it keeps weak
  *       references to the instance's `_keys` and `_values`, so a call skips looking them up,
@@ -246,6 +248,7 @@ typedef struct {
     vectorcallfunc vectorcall;
     PyObject *fallback;
     int kind;
+    PartsCache cache;               /* the last instance's _keys (and _values) */
 } KeyedMethod;
 
 static PyObject *keys_name, *values_name;      /* interned "_keys", "_values" */
@@ -294,8 +297,16 @@ kind_uses_values(int kind)
 /* The instance's `_keys` (and `_values` when the kind uses them) as new references: 1 when both
  * are there and of their C types, 0 when not (no error set), -1 on error. */
 static int
-keyed_parts(int kind, PyObject *instance, PyObject **keys, PyObject **values)
+keyed_parts(KeyedMethod *method, PyObject *instance, PyObject **keys, PyObject **values)
 {
+    int kind = method->kind, count = kind_uses_values(kind) ? 2 : 1;
+    PyObject *parts[2];
+
+    if (parts_cache_get(&method->cache, instance, count, parts)) {
+        *keys = parts[0];
+        *values = count == 2 ? parts[1] : NULL;
+        return 1;
+    }
     *values = NULL;
     *keys = own_attribute(instance, keys_name, &KeyLookup_Type);
     if (*keys == NULL)
@@ -307,6 +318,9 @@ keyed_parts(int kind, PyObject *instance, PyObject **keys, PyObject **values)
             return PyErr_Occurred() ? -1 : 0;
         }
     }
+    parts[0] = *keys;
+    parts[1] = *values;
+    parts_cache_set(&method->cache, instance, count, parts);
     return 1;
 }
 
@@ -314,7 +328,7 @@ static PyObject *
 keyed_answer(KeyedMethod *self, PyObject *instance, PyObject *key, PyObject *default_value)
 {
     PyObject *keys, *values, *answer;
-    int found = keyed_parts(self->kind, instance, &keys, &values);
+    int found = keyed_parts(self, instance, &keys, &values);
 
     if (found <= 0)
         return found < 0 ? NULL : NOT_ANSWERED;
@@ -386,6 +400,9 @@ static int
 keyed_traverse(KeyedMethod *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->fallback);
+    Py_VISIT(self->cache.instance);
+    Py_VISIT(self->cache.parts[0]);
+    Py_VISIT(self->cache.parts[1]);
     return 0;
 }
 
@@ -393,6 +410,7 @@ static int
 keyed_clear(KeyedMethod *self)
 {
     Py_CLEAR(self->fallback);
+    parts_cache_clear(&self->cache);
     return 0;
 }
 
@@ -452,23 +470,6 @@ typedef struct {
 
 static PyTypeObject BoundKeyed_Type;
 
-/* The referent of a weak reference as a new reference, or NULL once it is gone. */
-static PyObject *
-referent(PyObject *reference)
-{
-#if PY_VERSION_HEX >= 0x030D0000
-    PyObject *object;
-    if (PyWeakref_GetRef(reference, &object) < 0) {
-        PyErr_Clear();
-        return NULL;
-    }
-    return object;
-#else
-    PyObject *object = PyWeakref_GET_OBJECT(reference);
-    return object == Py_None ? NULL : Py_NewRef(object);
-#endif
-}
-
 static PyObject *
 bound_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
@@ -502,7 +503,7 @@ bound_new(KeyedMethod *method, PyObject *instance)
 {
     PyObject *keys, *values;
     BoundKeyed *self;
-    int found = keyed_parts(method->kind, instance, &keys, &values);
+    int found = keyed_parts(method, instance, &keys, &values);
 
     if (found < 0)
         return NULL;

@@ -125,6 +125,82 @@ own_attribute(PyObject *instance, PyObject *name, PyTypeObject *type)
     return NULL;
 }
 
+/* The referent of a weak reference as a new reference, or NULL (no error set) once it is gone. */
+static inline PyObject *
+referent(PyObject *reference)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *object;
+    if (PyWeakref_GetRef(reference, &object) < 0) {
+        PyErr_Clear();
+        return NULL;
+    }
+    return object;
+#else
+    PyObject *object = PyWeakref_GET_OBJECT(reference);
+    return object == Py_None ? NULL : Py_NewRef(object);
+#endif
+}
+
+/* The C parts (`_items`, `_keys`, `_values`) of the instance a method descriptor served last,
+ * so that a loop over one container looks them up once, not on every call.  Every reference is
+ * weak: the cache keeps nothing alive.  An entry is used only while the instance is the same
+ * living object and its parts are alive; closing a container drops its parts, so the cache then
+ * misses and the method looks them up (and, finding none, runs the Python method). */
+#define PARTS_MAX 2
+
+typedef struct {
+    PyObject *instance;             /* weak reference to the instance, or NULL */
+    PyObject *parts[PARTS_MAX];     /* weak references to its parts */
+} PartsCache;
+
+/* 1 with `count` new references in parts[] when the cache holds `instance`, else 0. */
+static inline int
+parts_cache_get(PartsCache *cache, PyObject *instance, int count, PyObject **parts)
+{
+    PyObject *cached;
+    int i;
+
+    if (cache->instance == NULL)
+        return 0;
+    cached = referent(cache->instance);
+    Py_XDECREF(cached);             /* only compared: the caller holds `instance` */
+    if (cached != instance)
+        return 0;
+    for (i = 0; i < count; i++) {
+        if ((parts[i] = referent(cache->parts[i])) == NULL) {
+            while (i-- > 0)
+                Py_DECREF(parts[i]);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static inline void
+parts_cache_clear(PartsCache *cache)
+{
+    int i;
+    Py_CLEAR(cache->instance);
+    for (i = 0; i < PARTS_MAX; i++)
+        Py_CLEAR(cache->parts[i]);
+}
+
+/* Remembers `instance` and its parts (nothing when they cannot be weakly referenced). */
+static inline void
+parts_cache_set(PartsCache *cache, PyObject *instance, int count, PyObject **parts)
+{
+    int i;
+
+    parts_cache_clear(cache);
+    cache->instance = PyWeakref_NewRef(instance, NULL);
+    for (i = 0; i < count && cache->instance != NULL; i++)
+        if ((cache->parts[i] = PyWeakref_NewRef(parts[i], NULL)) == NULL)
+            parts_cache_clear(cache);
+    if (cache->instance == NULL)
+        PyErr_Clear();
+}
+
 /* Each part adds its types and functions to the module. */
 int proxies_add_to_module(PyObject *module);
 int items_add_to_module(PyObject *module);
