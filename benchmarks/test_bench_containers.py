@@ -136,6 +136,25 @@ def test_string_mapper_get_many_200k(benchmark, big_string_mapper, threads):
     assert values[:100] == [int(name[5:13]) for name in probes[:100]]
 
 
+class _UndirectedNumericIdMapper(NumericIdMapper):
+    lookup_directory_after = 2**64 - 1      # never builds its directory
+
+
+@pytest.mark.benchmark(group='id mapper get: 1M numeric keys, directory or not')
+@pytest.mark.parametrize('directory', [True, False])
+def test_numeric_mapper_get_1m(benchmark, big_numeric_mapper, directory):
+    # Single lookups with the directory a mapper builds after count/32 lookups, and without it.
+    mapper, probes = big_numeric_mapper
+    kind = NumericIdMapper if directory else _UndirectedNumericIdMapper
+    mapper = kind.map_buffer(mapper.buf)
+    keys = probes[:50000].tolist()
+    get = mapper.get
+    values = benchmark.pedantic(lambda: [get(key) for key in keys], rounds=5, warmup_rounds=1)
+    keys_lookup = vars(mapper).get('_keys')        # None without the C module: no directory either
+    assert None not in values
+    assert keys_lookup is None or (keys_lookup.directory_bytes > 0) == directory
+
+
 BUILD_RECORDS = [(item.name, item) for item in ITEMS]
 BUILD_PAIRS = [(random.Random(2).getrandbits(64) ^ i, i) for i in range(COUNT * 10)]
 
