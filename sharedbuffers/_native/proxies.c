@@ -31,6 +31,7 @@ typedef struct {
     PyTypeObject *proxy_class;      /* shape class of "all present, none None" */
     PyObject *fallback;             /* the generated unpack_from: every other case */
     unsigned long long slot_mask;   /* has bitmap of the full shape */
+    PyObject *has_value;            /* slot_mask as an int: every proxy shares this one */
     int bitmap_size;                /* bytes of each bitmap: 1, 2, 4 or 8 */
     Py_ssize_t snapshot_size;       /* bytes covered by header and fixed part */
     Py_ssize_t count;               /* number of fixed-size values */
@@ -102,7 +103,7 @@ unpack_full_shape(SnapshotUnpacker *self, PyObject *buffer, PyObject *offset_obj
 
     values[0] = Py_NewRef(buffer);
     values[1] = offset_object != NULL ? Py_NewRef(offset_object) : PyLong_FromLong(0);
-    values[2] = PyLong_FromUnsignedLongLong(has);
+    values[2] = Py_NewRef(self->has_value);
     values[3] = PyLong_FromLong(0);
     for (i = 0; i < count; i++)
         values[4 + i] = decode_number(self->codes[i], data + offset + self->offsets[i]);
@@ -180,11 +181,16 @@ unpacker_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     self->proxy_class = (PyTypeObject *)Py_NewRef(proxy_class);
     self->fallback = Py_NewRef(fallback);
     self->slot_mask = slot_mask;
+    self->has_value = PyLong_FromUnsignedLongLong(slot_mask);
     self->bitmap_size = bitmap_size;
     self->snapshot_size = snapshot_size;
     self->count = PySequence_Fast_GET_SIZE(sequence);
     self->codes = PyMem_Calloc(self->count + 1, 1);
     self->offsets = PyMem_Calloc(self->count + 1, sizeof(Py_ssize_t));
+    if (self->has_value == NULL) {
+        Py_DECREF(self);
+        goto error;
+    }
     if (self->codes == NULL || self->offsets == NULL) {
         Py_DECREF(self);
         PyErr_NoMemory();
@@ -231,6 +237,7 @@ static int
 unpacker_clear(SnapshotUnpacker *self)
 {
     Py_CLEAR(self->proxy_class);
+    Py_CLEAR(self->has_value);
     Py_CLEAR(self->fallback);
     return 0;
 }
