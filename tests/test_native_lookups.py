@@ -310,3 +310,20 @@ def test_a_closed_mapping_refuses_lookups_while_another_answers(tmp_path):
     with pytest.raises(ValueError):
         closing.get('a')
     assert staying['a'].x == 1 and staying.get('a').x == 1
+
+
+def test_the_directory_of_a_big_mapper_stays_within_4_mb():
+    numpy = pytest.importorskip('numpy')
+    count = 5_000_000                               # count / 4 buckets would take 5 MB
+    rows = numpy.empty((count, 2), numpy.uint64)
+    rows[:, 0] = numpy.arange(count, dtype=numpy.uint64) * 3
+    rows[:, 1] = numpy.arange(count, dtype=numpy.uint64)
+    keys = _native.objects.KeyLookup(rows, 0, 0, count, 2, 8, False, directory_after=0)
+    assert keys.make_directory() is True
+    assert 0 < keys.directory_bytes <= 4 * 2**20 + 8
+    mapper_type = type('Rows', (NumericIdMapper,), {'lookup_directory_after': 0})
+    header = numpy.array([count, 16], numpy.uint64).tobytes()
+    mapper = mapper_type.map_buffer(header + rows.tobytes())
+    probes = [0, 3, 4, 3 * 1234567, 3 * 1234567 + 1, 3 * (count - 1), 3 * count]
+    assert [mapper.get(key) for key in probes] == [0, 1, None, 1234567, None, count - 1, None]
+    assert 0 < mapper._keys.directory_bytes <= 4 * 2**20 + 8

@@ -1137,10 +1137,11 @@ int64_t sb_idmap_get_bytes(const sb_idmap *map, const void *key, size_t length)
 
 /* -- Directories (see sb_directory in kernels.h) -------------------------------------------- */
 
-/* How many entries the directory of a checked mapper takes (0 when it gets none: fewer than 64
- * rows, more rows than a uint32_t numbers, or first and last rows out of order), and its shift.
- * About one bucket per 4 rows: 1 to 2 bytes of directory per row, an eighth of an 8-byte
- * numeric mapper's rows or less. */
+/* How many entries the directory of a checked mapper takes (0 when it gets none), and its shift.
+ * About one bucket per 4 rows, at most SB_DIRECTORY_MAX_BUCKETS: 1 to 2 bytes per row, 4 MB at
+ * most.  None for fewer than 64 rows, for first and last rows out of order, or for rows over
+ * SB_DIRECTORY_MAX_ROW_BYTES: building reads every row, which for a mapper bigger than memory
+ * would mean reading it all from disk. */
 uint64_t sb_directory_entries(const sb_idmap *map, unsigned *shift)
 {
     const unsigned char *rows = (const unsigned char *)map->buf + map->index_offset;
@@ -1148,14 +1149,14 @@ uint64_t sb_directory_entries(const sb_idmap *map, unsigned *shift)
     uint64_t first, last, span, target;
     unsigned bits = 0;
 
-    if (sb_idmap_check(map) != SB_OK || map->count < 64 || map->count > UINT32_MAX)
+    if (sb_idmap_check(map) != SB_OK || map->count < 64 || map->count > SB_DIRECTORY_MAX_ROW_BYTES / stride)
         return 0;
     first = sb_column0(rows, 0, stride, map->width);
     last = sb_column0(rows, map->count - 1, stride, map->width);
     if (last < first)
         return 0;
     span = last - first;
-    target = map->count / 4;
+    target = map->count / 4 < SB_DIRECTORY_MAX_BUCKETS ? map->count / 4 : SB_DIRECTORY_MAX_BUCKETS;
     while ((span >> bits) >= target)
         bits++;
     *shift = bits;

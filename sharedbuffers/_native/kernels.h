@@ -44,6 +44,8 @@ typedef struct {
 } sb_directory;
 
 #define SB_DIRECTORY_UNSORTED (-9)  /* sb_directory_build: column 0 is not sorted (a corrupt mapper) */
+#define SB_DIRECTORY_MAX_BUCKETS (1u << 20)         /* 4 MB of entries */
+#define SB_DIRECTORY_MAX_ROW_BYTES (256ull << 20)   /* bigger mappers get no directory */
 
 uint64_t sb_xxh64(const void *data, size_t len, uint64_t seed);
 uint32_t sb_xxh32(const void *data, size_t len, uint32_t seed);

@@ -11,10 +11,11 @@
  *       the rows of one single-valued mapper (numeric: int keys; string: str keys, searched
  *       by their UTF-8 bytes).  It holds a buffer export for its lifetime, as the cffi handle
  *       does, so the geometry, checked by the kernel when it is made, holds for every call.
- *       After `directory_after` lookups (None: count / 32, at least 1024) it builds a directory of the rows (kernels.h:
- *       sb_directory, 1 to 2 bytes per row in this process's memory) that puts a key within
- *       a cache line of its row: a process that looks up many keys pays one cache miss per
- *       search instead of several, and one that looks up a few keys pays nothing.
+ *       After `directory_after` lookups (None: count / 32, at least 1024) it builds a
+ *       directory of the rows (kernels.h: sb_directory; 1 to 2 bytes per row of this process's
+ *       memory, 4 MB at most; none for rows over 256 MB) that puts a key within a cache line or
+ *       a few of its row: a process that looks up many keys pays one cache miss per search
+ *       instead of several, and one that looks up a few keys pays nothing.
  *   KeyedMethod(kind, fallback)
  *       a method descriptor for the classes: `get`, `__getitem__`, `__contains__` of id
  *       mappers (the instance's `_keys`), and `get`, `__getitem__` of mappings (the instance's

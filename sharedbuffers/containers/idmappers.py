@@ -233,10 +233,11 @@ class _IdMapper(MappedLifetime):
     multi = False
     _single_key_lookup = None   # 'int' or 'str': the kernels answer get/[]/in in one C call
     #: Single lookups (``get``, ``[]``, ``in``) a mapper answers before it builds its directory:
-    #: one or two bytes per row of this process's memory that put a key within a cache line of
-    #: its row, so that a search costs one cache miss instead of several.  None: a 32nd of the
-    #: rows, at least 1024 (a process that looks up a few keys builds nothing).  0 builds it at
-    #: the first lookup; a huge number never.  Unsorted (corrupt) rows get no directory.
+    #: one or two bytes per row of this process's memory (4 MB at most) that put a key within a
+    #: cache line or a few of its row, so that a search costs one cache miss instead of several.
+    #: None: a 32nd of the rows, at least 1024 (a process that looks up a few keys builds
+    #: nothing).  0 builds it at the first lookup; a huge number never.  Unsorted (corrupt) rows
+    #: and rows over 256 MB (building reads them all) get no directory.
     lookup_directory_after = None
 
     # -- building ---------------------------------------------------------------------------
