@@ -327,3 +327,15 @@ def test_the_directory_of_a_big_mapper_stays_within_4_mb():
     probes = [0, 3, 4, 3 * 1234567, 3 * 1234567 + 1, 3 * (count - 1), 3 * count]
     assert [mapper.get(key) for key in probes] == [0, 1, None, 1234567, None, count - 1, None]
     assert 0 < mapper._keys.directory_bytes <= 4 * 2**20 + 8
+
+
+def test_a_bound_get_pickles_as_its_mapper_does():
+    import pickle
+    mapper = NumericIdMapper.build_shared({1: 10, 2: 20})
+    try:
+        get = pickle.loads(pickle.dumps(mapper.get))
+        assert type(get).__name__ == 'BoundKeyed' and get(1) == 10 and get(3, 'x') == 'x'
+    finally:
+        mapper.shared_segment.unlink()
+    with pytest.raises(TypeError, match='shared memory'):
+        pickle.dumps(NumericIdMapper.build({1: 10}).get)
