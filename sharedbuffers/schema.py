@@ -60,6 +60,12 @@ _VARIABLE_TYPES = {
     mapped_datetime_utc: mapped_datetime_utc, mapped_datetime_local: mapped_datetime_local,
     mapped_datetime_tz: mapped_datetime_tz, mapped_datetime_tz_local: mapped_datetime_tz_local,
 }
+
+# Bytes of one value of each struct code in '=' (standard size) mode: what struct.calcsize('=' + code)
+# gives, without compiling a format per code on a process's first open.
+_CODE_SIZES = {'b': 1, 'B': 1, '?': 1, 'h': 2, 'H': 2, 'i': 4, 'I': 4, 'f': 4, 'q': 8, 'Q': 8, 'd': 8}
+
+
 def _pad(size, alignment):
     return (size + alignment - 1) // alignment * alignment
 
@@ -89,7 +95,7 @@ class Shape:
         header = schema.bitmap_format * 2
         codes = []
         fields = []
-        offset = struct.calcsize('=' + header)
+        offset = 2 * _CODE_SIZES[schema.bitmap_format]
         for bit, name in enumerate(schema.slot_keys):
             if not present >> bit & 1:
                 continue
@@ -101,7 +107,7 @@ class Shape:
                 code = 'q'
             fields.append(Field(name, code, codec, offset))
             codes.append(code)
-            offset += struct.calcsize('=' + code)
+            offset += _CODE_SIZES[code]
         self.fields = tuple(fields)
         self.struct_format = '=' + header + ''.join(codes)
         self.snapshot_format = '=' + header + ''.join(

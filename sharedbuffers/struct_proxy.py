@@ -576,12 +576,9 @@ def build_unpacker(schema):
     ``struct.unpack_from`` reads header and fixed-size fields, and the header confirms the
     guess.  Any other shape is looked up by its bitmaps (its class made on first use).
     """
-    header = struct.Struct('=' + schema.bitmap_format * 2)
     shapes = {}
     full_format = schema.full_snapshot_format()
     namespace = {
-        'read_header': header.unpack_from,
-        'read_full': struct.Struct(full_format).unpack_from if full_format else None,
         'shapes': shapes,
         'FULL_READ_ONLY': None,
         'make': schema._make_shape_reader,
@@ -595,21 +592,29 @@ def build_unpacker(schema):
     }
     slot_mask = (1 << len(schema.slot_keys)) - 1
     if full_format:
-        # The class only: the struct reader _make_shape_reader would add is read_full above.
+        # The class only: the struct reader _make_shape_reader would add is read_full below.
         namespace['FULL_READ_ONLY'] = build_shape_class(schema, slot_mask, 0, False)
 
     name = 'unpack %s' % schema.display_name
     native = _native.objects
     if native is None or not full_format:
+        _add_struct_readers(namespace, schema, full_format)
         return compile_function(_unpacker_source(full_format, slot_mask), 'unpack_from', namespace, name), shapes
     # The fast path, in C; every other case runs the generated function, which is written and
-    # compiled when first needed: opening a file of full-shape records never pays for it.
+    # compiled when first needed: opening a file of full-shape records never pays for it, nor
+    # for its struct readers (compiling a struct format is a cost of a cold open too).
     full = schema.shape(slot_mask, 0)
     fixed = [(field.struct_code, field.offset) for field in full.fields if field.codec is None]
     unpack_from = native.SnapshotUnpacker(
         namespace['FULL_READ_ONLY'], _compiled_on_first_call(full_format, slot_mask, namespace, name), slot_mask,
-        header.size // 2, struct.calcsize(full_format), fixed)
+        schema.bitmap_size // 8, full.fixed_size, fixed)
     return unpack_from, shapes
+
+
+def _add_struct_readers(namespace, schema, full_format):
+    """``read_header`` and ``read_full``: the struct readers only the generated function uses."""
+    namespace['read_header'] = struct.Struct('=' + schema.bitmap_format * 2).unpack_from
+    namespace['read_full'] = struct.Struct(full_format).unpack_from if full_format else None
 
 
 def _compiled_on_first_call(full_format, slot_mask, namespace, name):
@@ -618,6 +623,7 @@ def _compiled_on_first_call(full_format, slot_mask, namespace, name):
 
     def unpack_from(buf, offset=0, idmap=None, factory_class_new=None, proxy_into=None):
         if not compiled:
+            _add_struct_readers(namespace, namespace['schema'], full_format)
             source = _unpacker_source(full_format, slot_mask)
             compiled.append(compile_function(source, 'unpack_from', namespace, name))
         return compiled[0](buf, offset, idmap, factory_class_new, proxy_into)

@@ -95,3 +95,11 @@ def test_compatible_compares_layout_and_types():
     assert Schema({'a': int, 'b': str}).compatible(Schema({'b': str, 'a': int}))
     assert not Schema({'a': int}).compatible(Schema({'a': uint16}))
     assert not Schema({'a': int}).compatible(Schema({'a': int}, alignment=4))
+
+
+def test_the_layout_uses_the_struct_sizes_of_every_fixed_code():
+    import struct
+    from sharedbuffers.schema import _CODE_SIZES
+    from sharedbuffers.types.numbers import FIXED_FORMATS
+    for code in set(FIXED_FORMATS.values()) | set('bBhHiIqQ'):
+        assert _CODE_SIZES[code] == struct.calcsize('=' + code), code
