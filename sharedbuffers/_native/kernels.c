@@ -818,20 +818,18 @@ static uint64_t sb_column0(const unsigned char *rows, uint64_t row, size_t strid
     return read_cell(rows + row * stride, width);
 }
 
-/* First row in [low, high) whose column 0 is >= key (high when none): a binary search down to
- * 8 rows (two or three cache lines), then a scan. */
+/* First row in [low, high) whose column 0 is >= key (high when none), by binary search: how
+ * both the directory's bracket and the search's last bracket end. */
 static uint64_t bracket_lower_bound(const unsigned char *rows, uint64_t low, uint64_t high, size_t stride,
                                     unsigned width, uint64_t key)
 {
-    while (high - low > 8) {
+    while (low < high) {
         uint64_t middle = low + (high - low) / 2;
         if (sb_column0(rows, middle, stride, width) < key)
             low = middle + 1;
         else
             high = middle;
     }
-    while (low < high && sb_column0(rows, low, stride, width) < key)
-        low++;
     return low;
 }
 
@@ -924,14 +922,7 @@ static uint64_t rows_lower_bound(const unsigned char *rows, uint64_t count, size
                 low = high - step;
         }
     }
-    while (low < high) {
-        uint64_t middle = low + (high - low) / 2;
-        if (sb_column0(rows, middle, stride, width) < key)
-            low = middle + 1;
-        else
-            high = middle;
-    }
-    return low;
+    return bracket_lower_bound(rows, low, high, stride, width, key);
 }
 
 /* Returns the row (>= 0), or a negative SB_E_* code. */
