@@ -432,16 +432,21 @@ def _lazy_field(name, pointer_offset, codec, writable):
     native = _native.objects        # None in pure mode: the Python descriptors above
     if native is None or writable:
         return _LAZY_FIELDS.get(codec, LazyField)(name, pointer_offset, codec.read)
+    kind = _C_FIELD_KINDS.get(codec)
+    if kind is not None:            # the common codecs, known before asking for nested_schema
+        return native.FieldReader(name, pointer_offset, getattr(native, kind), codec.read, _IMMUTABLE, ProxyBehaviour)
     nested = getattr(codec, 'nested_schema', None)
     if nested is not None:
         kind, read = native.KIND_STRUCT, nested
     else:
-        kind, read = getattr(native, _C_FIELD_KINDS.get(codec, 'KIND_GENERIC')), codec.read
+        kind, read = native.KIND_GENERIC, codec.read
     return native.FieldReader(name, pointer_offset, kind, read, _IMMUTABLE, ProxyBehaviour)
 
 
 def _metaclass_for(bases, own):
     """``own``, or a combination of it with the metaclasses of user-supplied bases."""
+    if len(bases) == 1:             # no proxy bases: the proxy's own base has metaclass ``own``
+        return own
     metas = [type(base) for base in bases if type(base) is not type and not issubclass(own, type(base))]
     if not metas:
         return own
@@ -477,6 +482,7 @@ class _SnapshotAccessors:
 def build_shape_class(schema, has, none, writable):
     """The proxy class of structs of ``schema`` with these bitmaps, over a (non-)writable buffer."""
     layout = schema.shape(has, none)
+    native = _native.objects
     namespace = {}
     accessors = {}
     setters = {}
@@ -496,7 +502,8 @@ def build_shape_class(schema, has, none, writable):
             setters[field.name] = live.__set__
         else:
             fixed.append((field.name, field.struct_code, field.offset))
-            namespace[field.name] = _tuplegetter(index, field.name)
+            if native is None:      # with the C module, member descriptors (_install_item_fields)
+                namespace[field.name] = _tuplegetter(index, field.name)
             item_fields.append((field.name, index))
             index += 1
     if not writable:
