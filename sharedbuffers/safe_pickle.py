@@ -5,13 +5,19 @@ Typed arrays and mappings written by 1.x embed a pickled ``Schema`` (FORMAT.md Â
 the reader, so schemas are loaded by :class:`SchemaUnpickler`, which resolves only the
 globals a schema can legitimately name: the ``sharedbuffers.mapped_struct`` classes and a
 few builtins (``__builtin__``/``builtins`` names, as Python 2 and 3 write them).  Any other
-global raises :class:`pickle.UnpicklingError` naming it.
+global raises :class:`SchemaPickleError` naming it.
+
+The bytes come from a file, so a bad pickle is bad input like any other corrupt field:
+:class:`SchemaPickleError` is a ``ValueError`` (what every reader raises for corrupt files)
+as well as the ``pickle.UnpicklingError`` that callers of the pickle module expect.
 """
 import builtins
 import io
 import pickle
 
-__all__ = ['SchemaUnpickler', 'load_schema', 'ALLOWED_MAPPED_STRUCT_NAMES']
+from .schema import Schema
+
+__all__ = ['SchemaUnpickler', 'SchemaPickleError', 'load_schema', 'ALLOWED_MAPPED_STRUCT_NAMES']
 
 ALLOWED_MAPPED_STRUCT_NAMES = frozenset((
     'Schema', 'ubyte', 'byte', 'ushort', 'short', 'uint32', 'int32', 'uint64', 'int64', 'float32',
@@ -30,6 +36,10 @@ _ALLOWED_BUILTINS = {
 }
 
 
+class SchemaPickleError(pickle.UnpicklingError, ValueError):
+    """A pickled schema that is corrupt, or names a global outside the allow-list."""
+
+
 class SchemaUnpickler(pickle.Unpickler):
     """An unpickler that resolves only allow-listed globals."""
 
@@ -43,10 +53,10 @@ class SchemaUnpickler(pickle.Unpickler):
             value = getattr(mapped_struct, name, None)
             if value is not None:
                 return value
-            raise pickle.UnpicklingError(
+            raise SchemaPickleError(
                 'the pickled schema uses sharedbuffers.mapped_struct.%s, which this version cannot read yet'
                 % (name,))
-        raise pickle.UnpicklingError(
+        raise SchemaPickleError(
             'refusing to load global %s.%s from a pickled schema: only sharedbuffers schema types are '
             'allowed (a file could otherwise run arbitrary code)' % (module, name))
 
@@ -59,13 +69,20 @@ def _reconstructor(cls, base, state):
 
 
 def load_schema(data):
-    """Unpickle ``data`` (bytes-like) with :class:`SchemaUnpickler`."""
+    """The :class:`~sharedbuffers.schema.Schema` pickled in ``data`` (bytes-like).
+
+    Loaded with :class:`SchemaUnpickler`; anything else than a schema, or any failure to load,
+    raises :class:`SchemaPickleError`.
+    """
     try:
-        return SchemaUnpickler(io.BytesIO(bytes(data)), encoding='latin1').load()
-    except pickle.UnpicklingError:
+        loaded = SchemaUnpickler(io.BytesIO(bytes(data)), encoding='latin1').load()
+    except SchemaPickleError:
         raise
     except Exception as error:
-        raise pickle.UnpicklingError('corrupt pickled schema: %s: %s' % (type(error).__name__, error)) from None
+        raise SchemaPickleError('corrupt pickled schema: %s: %s' % (type(error).__name__, error)) from None
+    if not isinstance(loaded, Schema):
+        raise SchemaPickleError('the pickled schema holds an instance of %s, not a Schema' % (type(loaded).__name__,))
+    return loaded
 
 
 del builtins

@@ -84,6 +84,25 @@ def test_a_stored_schema_with_a_foreign_global_is_refused():
         MappedArrayProxyBase.map_buffer(bytes(data))
 
 
+def with_stored_schema(data, stored):
+    """``data`` (a typed array's bytes) with ``stored`` in place of its pickled schema."""
+    schema_offset = struct.unpack_from('=Q', data, 40)[0]
+    data = bytearray(data[:schema_offset] + stored)
+    struct.pack_into('=Q', data, 0, len(data))
+    struct.pack_into('=Q', data, 48, len(stored))
+    return bytes(data)
+
+
+@pytest.mark.parametrize('reader', [MappedArrayProxyBase, Points])
+@pytest.mark.parametrize('stored', [b'\x80\x02\x01', b'\x80\x02K\x05.', b'\x80\x02c__builtin__\nlIng\n.'])
+def test_a_corrupt_stored_schema_is_a_value_error_naming_its_offset(reader, stored):
+    data = bytes(Points.build(points(2)).buf)
+    schema_offset = struct.unpack_from('=Q', data, 40)[0]
+    with pytest.raises(ValueError, match=r'offset 0: the schema at \+%d \(%d bytes\) cannot be read'
+                                         % (schema_offset, len(stored))):
+        reader.map_buffer(with_stored_schema(data, stored))
+
+
 def test_a_higher_minimum_reader_version_is_refused():
     data = bytearray(Points.build(points(2)).buf)
     struct.pack_into('=Q', data, 32, 3)

@@ -78,6 +78,15 @@ def test_the_allow_list_refuses_any_other_global():
         load_schema(evil)
 
 
-def test_a_corrupt_pickle_is_an_unpickling_error():
-    with pytest.raises(pickle.UnpicklingError):
-        load_schema(PICKLE_1_2_3[:40])
+def test_a_corrupt_pickle_is_an_unpickling_error_and_a_value_error():
+    # ValueError is what readers raise for every other corrupt field of a file.
+    for corrupt in (PICKLE_1_2_3[:40], b'\x80\x02\x01', PICKLE_1_2_3.replace(b'long', b'lIng')):
+        with pytest.raises(pickle.UnpicklingError) as raised:
+            load_schema(corrupt)
+        assert isinstance(raised.value, ValueError)
+
+
+@pytest.mark.parametrize('value', [5, {'slot_types': {}}, [int], None])
+def test_a_pickle_of_anything_but_a_schema_is_refused(value):
+    with pytest.raises(ValueError, match='not a Schema'):
+        load_schema(pickle.dumps(value, 2))

@@ -28,7 +28,7 @@ import numpy
 from .. import _native
 from .._native import gather_values
 from ..buffers import as_byte_buffer, out_of_bounds
-from ..safe_pickle import load_schema
+from ..safe_pickle import SchemaPickleError, load_schema
 from ..types.numbers import FIXED_FORMATS
 from .filemaps import MappedLifetime, temporary_file, write_destination
 
@@ -200,7 +200,11 @@ class MappedArrayProxyBase(MappedLifetime):
             data = bytes(buffer[offset + schema_offset:offset + schema_offset + schema_size])
             if declared is not None and _pickles_to(declared, data):
                 return declared         # the file stores this very schema: nothing to unpickle
-            stored = load_schema(data)
+            try:
+                stored = load_schema(data)
+            except SchemaPickleError as error:
+                raise SchemaPickleError('typed array at offset %d: the schema at +%d (%d bytes) cannot be read: %s'
+                                        % (offset, schema_offset, schema_size, error)) from None
         if declared is not None and (stored is None or declared.compatible(stored)):
             return declared
         if stored is None:
