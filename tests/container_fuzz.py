@@ -19,6 +19,7 @@ import os
 import random
 import subprocess
 import sys
+import tempfile
 import time
 
 from sharedbuffers.mapped_struct import (
@@ -150,6 +151,19 @@ def query_array(array, rng):
                 break
     except CLEAN_ERRORS:
         pass
+    for mask in (None, bytes(rng.randrange(2) for _ in range(max(len(array), 1)))):
+        try:
+            for seen, proxy in enumerate(array.iter_fast(mask)):
+                read_every_attribute(proxy)
+                if seen == 200:
+                    break
+        except CLEAN_ERRORS:
+            pass
+    get = array.getter()
+    for number in (0, len(array) - 1, len(array), -1):
+        proxy = attempt(lambda: get(number))
+        if proxy is not None:
+            read_every_attribute(proxy)
     for name in ('number', 'ratio'):
         attempt(lambda: array.column(name))
     attempt(lambda: array[2:9])
@@ -178,17 +192,25 @@ def run_batch(seed, count):
     rng = random.Random(seed)
     intact = intact_containers(rng, rng.choice([5, 40, 300]))
     names = sorted(intact)
-    for attempt_number in range(count):
-        cls, data, keys = intact[names[attempt_number % len(names)]]
-        damaged = damage(rng, data)
-        try:
-            container = cls.map_buffer(damaged)
-        except CLEAN_ERRORS:
-            continue
-        if isinstance(container, MappedArrayProxyBase):
-            query_array(container, rng)
-        else:
-            query_keyed(container, keys)
+    with tempfile.TemporaryDirectory() as directory:
+        for attempt_number in range(count):
+            cls, data, keys = intact[names[attempt_number % len(names)]]
+            damaged = damage(rng, data)
+            path = None
+            if attempt_number % 10 == 0:    # a memory-mapped file, at an offset inside it
+                path = os.path.join(directory, 'damaged-%d' % attempt_number)
+                with open(path, 'wb') as output:
+                    output.write(bytes(24) + damaged)
+            try:
+                container = cls.map_buffer(damaged) if path is None else cls.map_file(path, 24, len(damaged))
+            except CLEAN_ERRORS:
+                continue
+            if isinstance(container, MappedArrayProxyBase):
+                query_array(container, rng)
+            else:
+                query_keyed(container, keys)
+            if path is not None:
+                container.close()
 
 
 def run_child(seed, count=BATCH_SIZE, optimize=False):
