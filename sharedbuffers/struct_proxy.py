@@ -432,8 +432,8 @@ def _lazy_field(name, pointer_offset, codec, writable):
     native = _native.objects        # None in pure mode: the Python descriptors above
     if native is None or writable:
         return _LAZY_FIELDS.get(codec, LazyField)(name, pointer_offset, codec.read)
-    kind = _C_FIELD_KINDS.get(codec)
-    if kind is not None:            # the common codecs, known before asking for nested_schema
+    kind = _C_FIELD_KINDS.get(codec) if isinstance(codec, type) else None
+    if kind is not None:            # the common codecs (classes), known before asking for nested_schema
         return native.FieldReader(name, pointer_offset, getattr(native, kind), codec.read, _IMMUTABLE, ProxyBehaviour)
     nested = getattr(codec, 'nested_schema', None)
     if nested is not None:
