@@ -62,7 +62,8 @@ _VARIABLE_TYPES = {
 }
 
 # Bytes of one value of each struct code in '=' (standard size) mode: what struct.calcsize('=' + code)
-# gives, without compiling a format per code on a process's first open.
+# gives.  Every size in a layout (slot order, bitmaps, shapes) comes from here, so declaring a
+# schema or opening a file compiles no struct format just to measure one code.
 _CODE_SIZES = {'b': 1, 'B': 1, '?': 1, 'h': 2, 'H': 2, 'i': 4, 'I': 4, 'f': 4, 'q': 8, 'Q': 8, 'd': 8}
 
 
@@ -133,7 +134,7 @@ def _bitmap_format(count, alignment, version):
 
 def _storage_size(slot_type):
     code = FIXED_FORMATS.get(slot_type)
-    return struct.calcsize('=' + code) if code is not None else 8
+    return _CODE_SIZES[code] if code is not None else 8
 
 
 def _resolve(declared):
@@ -219,7 +220,7 @@ class Schema:
         self.version = version
         self.pack_buffer_size = pack_buffer_size
         self.max_pack_buffer_size = max_pack_buffer_size
-        self.bitmap_size = struct.calcsize(self.bitmap_format) * 8
+        self.bitmap_size = _CODE_SIZES[self.bitmap_format] * 8
         self._reset_generated()
 
     def _reset_generated(self):
