@@ -27,6 +27,7 @@ from .types.numbers import (
 from .types.sequences import mapped_list, mapped_tuple, read_sequence, write_sequence
 from .types.dicts import mapped_dict, read_dict, write_dict
 from .types.ndarrays import proxied_ndarray, read_ndarray, write_ndarray
+from .numpy_in_use import ndarray_class
 from .types.proxied import proxied_dict, proxied_frozenset, proxied_list, proxied_tuple
 from .types.raw_buffers import append_buffer, proxied_buffer, read_buffer
 from .types.sets import mapped_frozenset, read_set, write_set
@@ -103,8 +104,8 @@ _CONTAINERS = {
     list: (b'e', write_sequence), tuple: (b't', write_sequence),
     frozenset: (b'Z', write_set), set: (b'Z', write_set),
     dict: (b'm', write_dict), collections.defaultdict: (b'm', write_dict),
-    proxied_ndarray.python_types[0]: (b'n', write_ndarray), memoryview: (b'r', append_buffer),
-}
+    memoryview: (b'r', append_buffer),
+}      # and numpy.ndarray, from the first array written: see _adds_ndarray
 _CONTAINERS.update({cls: (cls.typecode, cls.write) for cls in (proxied_list, proxied_tuple, proxied_frozenset,
                                                               proxied_dict)})
 _APPENDERS = {
@@ -171,7 +172,7 @@ def write_object(value, context):
         out += _HEADER_PADDING
         _APPENDERS[kind][1](value, context)
         return position
-    elif kind in _CONTAINERS:
+    elif kind in _CONTAINERS or _adds_ndarray(kind):
         # Containers are never shared as a whole (1.x keys only their elements).
         code, write = _CONTAINERS[kind]
         position = context.origin + len(out)
@@ -191,6 +192,18 @@ def write_object(value, context):
         raise OverflowError('%s value %r is out of range' % (kind.__name__, value)) from None
     idmap[key] = position if kind is not float else (position, value)
     return position
+
+
+def _adds_ndarray(kind):
+    """True when ``kind`` is numpy.ndarray, which this call adds to ``_CONTAINERS``.
+
+    numpy is not imported with sharedbuffers (see numpy_in_use), so its array class cannot be
+    a key of the table from the start; whoever made the first array imported numpy.
+    """
+    if kind is ndarray_class() and kind is not None:
+        _CONTAINERS[kind] = (proxied_ndarray.typecode, write_ndarray)
+        return True
+    return False
 
 
 def _write_registered(value, context):

@@ -27,6 +27,7 @@ from .types.numbers import FIXED_FORMATS
 from .types.sequences import mapped_list, mapped_tuple
 from .types.dicts import mapped_dict
 from .types.ndarrays import proxied_ndarray
+from .numpy_in_use import ndarray_class
 from .types.proxied import proxied_dict, proxied_frozenset, proxied_list, proxied_tuple
 from .types.raw_buffers import proxied_buffer
 from .types.sets import mapped_frozenset
@@ -53,7 +54,7 @@ _VARIABLE_TYPES = {
     datetime.date: mapped_date, mapped_date: mapped_date,
     decimal.Decimal: mapped_decimal, mapped_decimal: mapped_decimal,
     memoryview: proxied_buffer, proxied_buffer: proxied_buffer,
-    proxied_ndarray.python_types[0]: proxied_ndarray, proxied_ndarray: proxied_ndarray,
+    proxied_ndarray: proxied_ndarray,     # numpy.ndarray too: see _resolve
     dict: mapped_dict, collections.defaultdict: mapped_dict, mapped_dict: mapped_dict,
     proxied_list: proxied_list, proxied_tuple: proxied_tuple, proxied_frozenset: proxied_frozenset,
     proxied_dict: proxied_dict,
@@ -147,6 +148,8 @@ def _resolve(declared):
         variable = None
     if variable is not None:
         return variable
+    if declared is ndarray_class() and declared is not None:     # numpy is not imported with us
+        return proxied_ndarray
     if isinstance(declared, mapped_object_with_schema):
         return declared
     if isinstance(declared, type):

@@ -23,8 +23,6 @@ import pickle
 import struct
 import sys
 
-import numpy
-
 from .. import _native
 from .._native import gather_values
 from ..buffers import as_byte_buffer, out_of_bounds
@@ -273,6 +271,7 @@ class MappedArrayProxyBase(MappedLifetime):
 
     def _column_of_full_items(self, name, indices, dtype):
         """column() when every selected item has every attribute (one pass in the kernel), else None."""
+        import numpy
         schema = self.schema
         full = (1 << len(schema.slot_keys)) - 1
         try:
@@ -292,6 +291,7 @@ class MappedArrayProxyBase(MappedLifetime):
         numpy, then the values are gathered in one pass.  Items where the attribute is
         missing or None raise ValueError, unless ``default`` fills them.
         """
+        import numpy        # not imported with the module: opening and reading never need it
         schema = self.schema
         slot_type = schema.slot_types.get(name)
         code = FIXED_FORMATS.get(slot_type) if slot_type is not None else None
@@ -367,4 +367,5 @@ def _pickles_to(schema, data):
 
 def _item_numbers(count, indices):
     """The item numbers ``indices`` selects (any numpy index of a length-``count`` axis)."""
+    import numpy
     return numpy.ascontiguousarray(numpy.arange(count, dtype=numpy.int64)[indices], dtype=numpy.int64)

@@ -31,10 +31,9 @@ import os
 import struct
 import threading
 
-import numpy
-
 from .. import _native
 from ..buffers import as_byte_buffer, out_of_bounds
+from ..numpy_in_use import is_numpy_integer
 from ..packing import PackContext
 from ..types.object_index import ObjectIndexView, write_object_index
 from ..types.strings import read_bytes
@@ -127,6 +126,7 @@ def _pieces(count, threads):
 
 def _uint64_keys(keys):
     """``keys`` as a uint64 array when they are all ints of 0..2**64-1, else None."""
+    import numpy
     wanted = numpy.asarray(keys)
     if wanted.ndim != 1 or wanted.dtype.kind not in 'iu' or (
             wanted.dtype.kind == 'i' and len(wanted) and wanted.min() < 0):
@@ -138,6 +138,7 @@ def _packed_keys(keys):
     """(data, spans, unusable): the UTF-8 of ``keys`` back to back, a (len(keys), 2) uint64 array
     of each key's [start, end) in data, and a bool mask of the keys that are not str or bytes
     (None when there are none).  Raises what ``get`` raises for a str that has no UTF-8."""
+    import numpy
     try:
         joined = '\0'.join(keys)
         data = joined.encode('utf-8')
@@ -270,7 +271,7 @@ class _IdMapper(MappedLifetime):
 
     @classmethod
     def _check_value(cls, value):
-        if isinstance(value, bool) or not isinstance(value, (int, numpy.integer)):
+        if isinstance(value, bool) or not (isinstance(value, int) or is_numpy_integer(value)):
             raise TypeError('mapper values are ints, got %s' % type(value).__name__)
         if not 0 <= value < 1 << cls.width:
             raise OverflowError('value %d does not fit a %d-bit mapper' % (value, cls.width))
@@ -312,6 +313,7 @@ class _IdMapper(MappedLifetime):
     @functools.cached_property
     def rows(self):
         """The rows as a (count, columns) numpy array of unsigned ints."""
+        import numpy
         dtype = numpy.dtype('=u%d' % (self.width // 8))
         return numpy.frombuffer(self.buf, dtype, self.count * self.columns, self._index_start).reshape(
             self.count, self.columns)
@@ -387,6 +389,7 @@ class _IdMapper(MappedLifetime):
         ``kernel(handle, *arguments, values, status)`` runs without the GIL, on this thread or
         one of ``threads - 1`` pool threads (see :class:`_SharedKernels`); ``finish(start, end,
         context, values, status)`` gives the piece's values in this thread, in order."""
+        import numpy
         handle = self._idmap
         threads = _thread_count(threads)
 
@@ -428,6 +431,7 @@ class _IdMapper(MappedLifetime):
     def _values_list(self, values, status, default, keys):
         """The list ``get_many`` returns: found values, ``default`` for the rest; keys the
         kernel deferred (compressed stored keys) are looked up one by one."""
+        import numpy
         result = values.tolist()
         if len(status) and status.min() != _IDMAP_FOUND:
             for number in numpy.flatnonzero(status != _IDMAP_FOUND).tolist():
@@ -463,8 +467,10 @@ class _IdMapper(MappedLifetime):
 
     def items(self):
         """(key, value) for every row, in row order."""
+        cells = self._cells
+        columns = self.columns
         for row in range(self.count):
-            yield self._key_of_row(row), int(self.rows[row, -1])
+            yield self._key_of_row(row), cells[row * columns + columns - 1]
 
     iteritems = items
 
@@ -480,7 +486,7 @@ class _IdMapper(MappedLifetime):
     iterkeys = keys
 
     def values(self):
-        return (int(value) for value in self.rows[:, -1])
+        return iter(self._cells[self.columns - 1::self.columns])
 
     itervalues = values
 
@@ -501,13 +507,13 @@ class NumericIdMapper(_IdMapper):
 
     @classmethod
     def _column0(cls, key):
-        if isinstance(key, bool) or not isinstance(key, (int, numpy.integer)) or not 0 <= key < 1 << cls.width:
+        if isinstance(key, bool) or not (isinstance(key, int) or is_numpy_integer(key)) or not 0 <= key < 1 << cls.width:
             return None
         return int(key)
 
     @classmethod
     def _key_for_build(cls, key):
-        if isinstance(key, bool) or not isinstance(key, (int, numpy.integer)):
+        if isinstance(key, bool) or not (isinstance(key, int) or is_numpy_integer(key)):
             raise TypeError('numeric mapper keys are ints, got %s' % type(key).__name__)
         if not 0 <= key < 1 << cls.width:
             raise OverflowError('key %d does not fit a %d-bit mapper' % (key, cls.width))
@@ -519,7 +525,7 @@ class NumericIdMapper(_IdMapper):
         return NumericRowsWriter(cls, output, tempdir, **options)
 
     def _key_of_row(self, row):
-        return int(self.rows[row, 0])
+        return self._cells[row * self.columns]
 
     def get(self, key, default=None):
         if type(key) is not int:
@@ -572,6 +578,7 @@ class NumericIdMapper(_IdMapper):
 
     def get_many(self, keys, default=None, threads=None):
         """Look up many int keys in native calls (a uint64 numpy array is the fastest input)."""
+        import numpy
         if self.multi:
             return super().get_many(keys, default)
         if not isinstance(keys, (list, tuple, numpy.ndarray)):
@@ -719,7 +726,7 @@ class ApproxStringIdMultiMapper(NumericIdMultiMapper):
 
     @classmethod
     def _hash_key(cls, key):
-        if isinstance(key, (int, numpy.integer)) and not isinstance(key, bool):
+        if (isinstance(key, int) or is_numpy_integer(key)) and not isinstance(key, bool):
             return int(key)
         data = _utf8(key)
         return _native.xxh64(data) if cls.width == 64 else _native.xxh32(data)

@@ -10,10 +10,11 @@
 Reading gives a zero-copy array over the buffer, writable only when the buffer is.
 Arrays of any layout are stored in C order; object arrays cannot be stored (their bytes
 are pointers) and raise TypeError.
+
+numpy is imported by the functions that read and write arrays, not with this module: a
+process that never meets an array never pays for numpy (see ``numpy_in_use``).
 """
 import struct
-
-import numpy
 
 from .._facade import public
 from ..buffers import out_of_bounds
@@ -44,6 +45,7 @@ def _descriptor(dtype, nested=False):
 
 
 def _dtype_from(descriptor, offset):
+    import numpy
     try:
         if isinstance(descriptor, int) and not isinstance(descriptor, bool):
             return numpy.dtype(NDARRAY_STANDARD_CODES_TO_DTYPE[descriptor])
@@ -61,6 +63,7 @@ def _dtype_from(descriptor, offset):
 
 def write_ndarray(value, context):
     """Append a numpy array; return its logical position."""
+    import numpy
     from ..rtti import write_object
     if not isinstance(value, numpy.ndarray):
         raise TypeError('expected numpy.ndarray, got %s' % type(value).__name__)
@@ -80,6 +83,7 @@ def write_ndarray(value, context):
 
 def read_ndarray(buffer, offset):
     """A zero-copy array over the data stored at ``offset``."""
+    import numpy
     from ..rtti import read_object
     if offset < 0 or offset + 16 > len(buffer):
         raise out_of_bounds('array header', offset, 16, len(buffer))
@@ -109,8 +113,11 @@ def read_ndarray(buffer, offset):
 
 @public
 class proxied_ndarray(VariableCodec):
-    """Packer of numpy arrays (RTTI code ``n``); reads back a zero-copy array."""
+    """Packer of numpy arrays (RTTI code ``n``); reads back a zero-copy array.
+
+    Its Python type, ``numpy.ndarray``, joins the RTTI and slot-type tables when numpy is
+    imported (``numpy_in_use.ndarray_class``), so it has no ``python_types`` of its own.
+    """
     typecode = b'n'
-    python_types = (numpy.ndarray,)
     write = staticmethod(write_ndarray)
     read = staticmethod(read_ndarray)

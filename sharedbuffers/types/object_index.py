@@ -13,8 +13,6 @@ column and compare the decoded keys of equal-hash rows with ``==``.
 """
 import struct
 
-import numpy
-
 from ..buffers import out_of_bounds
 from ..packing import PackContext
 
@@ -59,7 +57,11 @@ def write_object_index(pairs, context, padding_origin=None):
         else:
             key_offsets.append(write_object(key, _key_context(context)) - mapper_position)
     index_position = len(out) - start
-    order = numpy.argsort(numpy.array(hashes, dtype=numpy.uint64)) if pairs else ()
+    if pairs:
+        import numpy        # writing a dict needs numpy's argsort; reading one does not
+        order = numpy.argsort(numpy.array(hashes, dtype=numpy.uint64))
+    else:
+        order = ()
     for row in order:
         out += _ROW.pack(hashes[row], key_offsets[row] & M64, pairs[row][1])
     gap = (len(out) - (start if padding_origin is None else padding_origin)) % 32
