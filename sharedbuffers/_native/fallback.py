@@ -16,13 +16,13 @@ Python can offer; they are *not* atomic across processes sharing memory.
 """
 
 import bisect
+import collections
 import math
 import sys
 import threading
 from operator import index
 from pickle import PickleBuffer
 from struct import iter_unpack, pack, pack_into, unpack_from
-from typing import NamedTuple
 
 __all__ = [
     "xxh64", "xxh32", "hash_float", "fold_hashes", "search_handle", "lower_bound",
@@ -251,16 +251,15 @@ F32_LIMIT = float.fromhex("0x1.ffffffp+127")
 F32_MAX = float.fromhex("0x1.fffffep+127")
 
 
-class Code(NamedTuple):
-    """What the atomics need to know about one struct code."""
+class Code(collections.namedtuple('Code', 'code size is_float addable lo hi float_limit')):
+    """What the atomics need to know about one struct code.
 
-    code: str
-    size: int
-    is_float: bool
-    addable: bool
-    lo: object          # int range, or +-largest finite value for floats
-    hi: object
-    float_limit: float  # finite magnitudes >= this overflow (math.inf for ints: unused)
+    ``code`` (str), ``size`` (bytes), ``is_float``, ``addable``; ``lo`` and ``hi``: the int
+    range, or +-largest finite value for floats; ``float_limit``: finite magnitudes at or above
+    it overflow (math.inf for ints: unused).  (collections.namedtuple, not typing.NamedTuple:
+    importing typing would add a tenth to the package's import time.)
+    """
+    __slots__ = ()
 
     @property
     def fmt(self):
@@ -489,18 +488,15 @@ _BYTES_COMPRESSED = 0x8000
 _INT64_MAX = (1 << 63) - 1
 
 
-class IdmapHandle(NamedTuple):
-    """The fields of kernels.c's ``sb_idmap``, plus views of the rows for reading them."""
+class IdmapHandle(collections.namedtuple('IdmapHandle', 'buf buflen mapper_offset index_offset count columns '
+                                                         'width cells column0')):
+    """The fields of kernels.c's ``sb_idmap``, plus views of the rows for reading them.
 
-    buf: memoryview         # bytes of the buffer holding the mapper
-    buflen: int
-    mapper_offset: int      # key offsets are relative to it
-    index_offset: int
-    count: int
-    columns: int            # 2: (key, value); 3: (hash, key offset, value)
-    width: int              # bytes per cell: 4 or 8
-    cells: memoryview       # the rows as unsigned ints, row after row
-    column0: memoryview     # cells[::columns]
+    ``buf``: a memoryview of the bytes holding the mapper; ``mapper_offset``: where key offsets
+    count from; ``columns``: 2 (key, value) or 3 (hash, key offset, value); ``width``: bytes per
+    cell, 4 or 8; ``cells``: the rows as unsigned ints, row after row; ``column0``: cells[::columns].
+    """
+    __slots__ = ()
 
 
 def check_idmap_geometry(buflen, mapper_offset, index_offset, count, columns, width):
