@@ -11,12 +11,7 @@ which nobody imported numpy holds no numpy objects, so the answer comes from
 """
 import sys
 
-__all__ = ['imported_numpy', 'ndarray_class', 'is_numpy_integer']
-
-
-def imported_numpy():
-    """The numpy module when this process has imported it, else None."""
-    return sys.modules.get('numpy')
+__all__ = ['ndarray_class', 'is_numpy_integer']
 
 
 def ndarray_class():
