@@ -11,8 +11,9 @@ from hypothesis import given, settings, strategies as st
 
 from sharedbuffers import _native
 from sharedbuffers.mapped_struct import (
-    MappedArrayProxyBase, MappedMappingProxyBase, MappedMultiMappingProxyBase, NumericId32Mapper,
-    NumericIdMapper, NumericIdMultiMapper, Schema, StringId32Mapper, StringIdMapper, StringIdMultiMapper)
+    ApproxStringId32MultiMapper, ApproxStringIdMultiMapper, MappedArrayProxyBase, MappedMappingProxyBase,
+    MappedMultiMappingProxyBase, NumericId32Mapper, NumericId32MultiMapper, NumericIdMapper, NumericIdMultiMapper,
+    Schema, StringId32Mapper, StringId32MultiMapper, StringIdMapper, StringIdMultiMapper)
 
 pytestmark = pytest.mark.native_only
 
@@ -149,11 +150,35 @@ def test_a_subclass_that_overrides_get_keeps_its_override():
     assert native['a'] == ('logged', 'a')
 
 
-def test_multi_mappers_keep_their_lists():
-    buffer = NumericIdMultiMapper.build([(1, 10), (1, 11), (2, 12)]).buf
-    mapper = NumericIdMultiMapper.map_buffer(buffer)
-    assert sorted(mapper[1]) == [10, 11] and mapper.get(3) is None
-    assert '_keys' not in vars(mapper)
+MULTI_CASES = [
+    (NumericIdMultiMapper, [(1, 10), (1, 11), (2, 12), (2**64 - 1, 2**64 - 1), (2**64 - 1, 0), (7, 1)],
+     [1, 2, 3, 7, 2**64 - 1, 2**64, -1, True, 1.0, '1', None]),
+    (NumericId32MultiMapper, [(1, 10), (1, 11), (2**32 - 1, 2**32 - 1)], [1, 2, 2**32 - 1, 2**32, -1, 'x']),
+    (StringIdMultiMapper, [('a', 1), ('a', 2), ('b', 3), ('é', 4), ('', 5)],
+     ['a', 'b', 'é', '', 'c', b'a', 1, None]),
+    (StringId32MultiMapper, [('a', 1), ('a', 2), ('b', 3)], ['a', 'b', 'c', b'b']),
+    (ApproxStringIdMultiMapper, [('a', 1), ('a', 2), ('b', 3), (99, 4)], ['a', 'b', 'c', 99, 98, b'a', -1, 2.5]),
+    (ApproxStringId32MultiMapper, [('a', 1), ('a', 2), ('b', 3)], ['a', 'b', 'c', 2**40, b'b']),
+]
+
+
+@pytest.mark.parametrize('kind, pairs, probes', MULTI_CASES, ids=[case[0].__name__ for case in MULTI_CASES])
+def test_multi_mappers_answer_in_c_with_every_value(kind, pairs, probes):
+    """get, [] and `in` of a multi mapper: one C call for a key of its own type, giving every value
+    in row order, as the Python methods do for every key."""
+    mapper = kind.map_buffer(kind.build(pairs).buf)
+    assert '_keys' in vars(mapper)
+    python_get, python_getitem = kind.get.fallback, kind.__getitem__.fallback
+    for key in probes:
+        expected = python_get(mapper, key, 'missing')
+        assert mapper.get(key, 'missing') == expected and (key in mapper) == (expected != 'missing')
+        if expected == 'missing':
+            with pytest.raises(KeyError):
+                mapper[key]
+        else:
+            assert mapper[key] == python_getitem(mapper, key) == expected
+    first = pairs[0][0]
+    assert mapper.get(first) == [value for key, value in pairs if key == first]
 
 
 def test_the_methods_keep_their_documentation():
@@ -200,6 +225,26 @@ def test_string_lookups_through_the_directory_answer_as_the_python_methods(keys,
     native, pure = open_twins(with_directory(kind), buffer)
     assert_same_answers(native, pure, list(entries) + extra + OTHER_KEYS)
     assert native._keys.directory_bytes > 0
+
+
+MULTI_KINDS = [NumericIdMultiMapper, NumericId32MultiMapper, StringIdMultiMapper, StringId32MultiMapper,
+               ApproxStringIdMultiMapper, ApproxStringId32MultiMapper]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 300), st.integers(0, 2**64 - 1)), min_size=1, max_size=400),
+       st.lists(st.integers(0, 400), max_size=10), st.sampled_from(MULTI_KINDS), st.booleans())
+def test_multi_lookups_answer_as_the_python_methods(pairs, extra, kind, directed):
+    """Every value of a key, with and without the directory, runs of equal keys across its buckets."""
+    as_key = (lambda number: 'key-%d' % number) if kind.__name__.startswith(('String', 'Approx')) else int
+    width = 32 if '32' in kind.__name__ else 64
+    rows = [(as_key(key), value % 2**width) for key, value in pairs]
+    buffer = kind.build(rows).buf
+    native, pure = open_twins(with_directory(kind) if directed else kind, buffer)
+    assert_same_answers(native, pure, [as_key(key) for key in range(0, 401, 7)] + [as_key(key) for key in extra]
+                        + OTHER_KEYS)
+    key = rows[0][0]
+    assert sorted(native[key]) == sorted(value for other, value in rows if other == key)
 
 
 def test_the_directory_comes_after_enough_lookups_and_stays_small():

@@ -1214,6 +1214,31 @@ int64_t sb_idmap_get_bytes_checked(const sb_idmap *map, const sb_directory *dire
                                                             next_count));
 }
 
+/* Multi mappers, searched through `directory` when not NULL: the cell of the value of the first
+ * row at or after `start_row` that holds `key` (numeric mappers) or the key of `length` bytes of
+ * UTF-8 at `key` (string mappers), or any other result of sb_idmap_find and sb_idmap_find_bytes.
+ * A key's next value is found from the row after the cell's: cell / columns + 1. */
+int64_t sb_idmap_find_checked(const sb_idmap *map, const sb_directory *directory, uint64_t key,
+                              uint64_t start_row)
+{
+    return idmap_find_checked(map, directory, key, start_row);
+}
+
+int64_t sb_idmap_find_bytes_checked(const sb_idmap *map, const sb_directory *directory, const void *key,
+                                    size_t length, uint64_t start_row)
+{
+    if (map->columns != 3)
+        return SB_E_CODE;
+    return idmap_find_bytes_checked(map, directory, key, length, idmap_hash(map, key, length), start_row,
+                                    NULL, 0);
+}
+
+/* The value in the cell a find gave (>= 0), as an unsigned int of the mapper's width. */
+uint64_t sb_idmap_cell(const sb_idmap *map, int64_t cell)
+{
+    return idmap_value(map, cell);
+}
+
 /* Batch of numeric keys: values[i] and status[i] (SB_IDMAP_FOUND or SB_IDMAP_NOT_FOUND; values of
  * keys not found are 0).  Returns n, or a negative code for a bad geometry. */
 int64_t sb_idmap_find_many(const sb_idmap *map, const uint64_t *keys, uint64_t n, uint64_t *values,

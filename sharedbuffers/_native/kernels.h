@@ -64,5 +64,10 @@ int sb_directory_build(const sb_idmap *map, uint32_t *entries, uint64_t capacity
 int64_t sb_idmap_get_checked(const sb_idmap *map, const sb_directory *directory, uint64_t key);
 int64_t sb_idmap_get_bytes_checked(const sb_idmap *map, const sb_directory *directory, const void *key,
                                    size_t length, const void *next_index, uint64_t next_count);
+int64_t sb_idmap_find_checked(const sb_idmap *map, const sb_directory *directory, uint64_t key,
+                              uint64_t start_row);
+int64_t sb_idmap_find_bytes_checked(const sb_idmap *map, const sb_directory *directory, const void *key,
+                                    size_t length, uint64_t start_row);
+uint64_t sb_idmap_cell(const sb_idmap *map, int64_t cell);
 
 #endif

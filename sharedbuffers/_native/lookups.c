@@ -7,9 +7,11 @@
  * call with no Python frame:
  *
  *   KeyLookup(buffer, mapper_offset, index_offset, count, columns, width, string_keys,
- *             directory_after=None)
- *       the rows of one single-valued mapper (numeric: int keys; string: str keys, searched
- *       by their UTF-8 bytes).  It holds a buffer export for its lifetime, as the cffi handle
+ *             directory_after=None, multi=False, hashed_keys=False)
+ *       the rows of one mapper (numeric: int keys; string: str keys, searched by their UTF-8
+ *       bytes; hashed: the approximate mappers' numeric rows, searched by the xxh hash of a
+ *       str key's UTF-8 or by an int key itself).  A multi mapper's lookup gives every value
+ *       of the key, as a list in row order.  It holds a buffer export for its lifetime, as the cffi handle
  *       does, so the geometry, checked by the kernel when it is made, holds for every call.
  *       After `directory_after` lookups (None: count / 32, at least 1024) it builds a
  *       directory of the rows (kernels.h: sb_directory; 1 to 2 bytes per row of this process's
@@ -39,6 +41,8 @@ typedef struct {
     Py_buffer view;
     sb_idmap map;
     int string_keys;
+    int multi;                      /* every value of a key (a list), not the first */
+    int hashed_keys;                /* numeric rows searched by the hash of a str key (approximate) */
     int usable;                     /* the rows lie in the buffer (checked once: the export pins it) */
     int directory_state;            /* DIRECTORY_COUNTING, _BUILT or _NONE */
     uint64_t lookups;               /* while counting */
@@ -57,16 +61,21 @@ static PyObject *
 keys_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"buffer", "mapper_offset", "index_offset", "count", "columns", "width",
-                               "string_keys", "directory_after", NULL};
+                               "string_keys", "directory_after", "multi", "hashed_keys", NULL};
     PyObject *buffer, *after = Py_None;
     unsigned long long mapper_offset, index_offset, count, directory_after;
     unsigned int columns, width;
-    int string_keys;
+    int string_keys, multi = 0, hashed_keys = 0;
     KeyLookup *self;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OKKKIIp|O:KeyLookup", keywords, &buffer, &mapper_offset,
-                                     &index_offset, &count, &columns, &width, &string_keys, &after))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OKKKIIp|Opp:KeyLookup", keywords, &buffer, &mapper_offset,
+                                     &index_offset, &count, &columns, &width, &string_keys, &after, &multi,
+                                     &hashed_keys))
         return NULL;
+    if (hashed_keys && (string_keys || !multi)) {
+        PyErr_SetString(PyExc_ValueError, "hashed keys are those of approximate multi mappers: numeric rows");
+        return NULL;
+    }
     if (after == Py_None)
         directory_after = count / 32 > 1024 ? count / 32 : 1024;
     else if ((directory_after = PyLong_AsUnsignedLongLong(after)) == (unsigned long long)-1 && PyErr_Occurred())
@@ -91,6 +100,8 @@ keys_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     self->map.columns = columns;
     self->map.width = width;
     self->string_keys = string_keys;
+    self->multi = multi;
+    self->hashed_keys = hashed_keys;
     /* Rows outside the buffer: every call defers, and the Python method raises its error. */
     self->usable = sb_idmap_check(&self->map) == 0;
     self->directory_state = DIRECTORY_COUNTING;
@@ -194,6 +205,33 @@ static PyTypeObject KeyLookup_Type = {
  * SB_IDMAP_DEFER when the key is not of the mapper's own type (the fallback decides).  With
  * `values` (a mapping's ItemSequence, whose item the value numbers), string lookups prefetch
  * that item's index entry while the stored key is compared. */
+/* 1 with *number set for an exact int of 0..2**64-1; 0 (no error set) for anything else:
+ * negative or bigger ints and other types are the Python method's to answer. */
+static int
+int_key(PyObject *key, uint64_t *number)
+{
+    long long signed_number;
+    int overflow;
+
+    if (!PyLong_CheckExact(key))
+        return 0;
+    /* The signed conversion is the fast one; keys of 2**63 and up take the unsigned one. */
+    signed_number = PyLong_AsLongLongAndOverflow(key, &overflow);
+    if (overflow == 0 && signed_number >= 0) {
+        *number = (uint64_t)signed_number;
+        return 1;
+    }
+    if (overflow > 0) {
+        unsigned long long big = PyLong_AsUnsignedLongLong(key);
+        if (!(big == (unsigned long long)-1 && PyErr_Occurred())) {
+            *number = big;
+            return 1;
+        }
+    }
+    PyErr_Clear();
+    return 0;
+}
+
 static int64_t
 keys_find(KeyLookup *self, PyObject *key, PyObject *values)
 {
@@ -216,21 +254,10 @@ keys_find(KeyLookup *self, PyObject *key, PyObject *values)
                                           index != NULL ? (uint64_t)item_count(values) : 0);
     }
     else {
-        long long number;
-        int overflow;
-        if (!PyLong_CheckExact(key))
-            return SB_IDMAP_DEFER;
-        /* The signed conversion is the fast one; keys of 2**63 and up take the unsigned one. */
-        number = PyLong_AsLongLongAndOverflow(key, &overflow);
-        if (overflow == 0 && number >= 0)
-            return sb_idmap_get_checked(&self->map, keys_directory(self), (uint64_t)number);
-        if (overflow > 0) {
-            unsigned long long big = PyLong_AsUnsignedLongLong(key);
-            if (!(big == (unsigned long long)-1 && PyErr_Occurred()))
-                return sb_idmap_get_checked(&self->map, keys_directory(self), big);
-        }
-        PyErr_Clear();              /* negative or beyond 64 bits: the Python method decides */
-        return SB_IDMAP_DEFER;
+        uint64_t number;
+        if (!int_key(key, &number))
+            return SB_IDMAP_DEFER;  /* negative, beyond 64 bits, not an int: the Python method decides */
+        return sb_idmap_get_checked(&self->map, keys_directory(self), number);
     }
 }
 
@@ -256,12 +283,92 @@ static PyObject *keys_name, *values_name;      /* interned "_keys", "_values" */
 
 #define NOT_ANSWERED ((PyObject *)1)
 
+/* Every value of `key` in a multi mapper, in row order, as a new list (empty when the key is
+ * missing); NOT_ANSWERED when the Python method must answer (a key of another type, a str without
+ * UTF-8, a compressed stored key, corrupt rows); NULL on an error. */
+static PyObject *
+keys_find_all(KeyLookup *self, PyObject *key)
+{
+    const sb_directory *directory;
+    const char *data = NULL;
+    Py_ssize_t length = 0;
+    uint64_t number = 0, start_row = 0;
+    int64_t cell;
+    PyObject *values;
+
+    if (!self->usable)
+        return NOT_ANSWERED;
+    if (self->string_keys || (self->hashed_keys && PyUnicode_CheckExact(key))) {
+        if (!PyUnicode_CheckExact(key))
+            return NOT_ANSWERED;
+        data = PyUnicode_AsUTF8AndSize(key, &length);
+        if (data == NULL) {
+            PyErr_Clear();
+            return NOT_ANSWERED;
+        }
+        if (self->hashed_keys)
+            number = self->map.width == 8 ? sb_xxh64(data, (size_t)length, 0) : sb_xxh32(data, (size_t)length, 0);
+    }
+    else if (!int_key(key, &number))
+        return NOT_ANSWERED;
+    directory = keys_directory(self);
+    values = PyList_New(0);
+    if (values == NULL)
+        return NULL;
+    for (;;) {
+        PyObject *value;
+        cell = self->string_keys
+            ? sb_idmap_find_bytes_checked(&self->map, directory, data, (size_t)length, start_row)
+            : sb_idmap_find_checked(&self->map, directory, number, start_row);
+        if (cell < 0)
+            break;
+        value = PyLong_FromUnsignedLongLong(sb_idmap_cell(&self->map, cell));
+        if (value == NULL || PyList_Append(values, value) < 0) {
+            Py_XDECREF(value);
+            Py_DECREF(values);
+            return NULL;
+        }
+        Py_DECREF(value);
+        start_row = (uint64_t)cell / self->map.columns + 1;
+    }
+    if (cell != SB_IDMAP_MISSING) {
+        Py_DECREF(values);
+        return NOT_ANSWERED;
+    }
+    return values;
+}
+
+/* A multi mapper's answer: the list of values (get, []), or whether there is one (in). */
+static PyObject *
+keyed_answer_all(int kind, KeyLookup *keys, PyObject *key, PyObject *default_value)
+{
+    PyObject *found = keys_find_all(keys, key), *answer;
+
+    if (found == NULL || found == NOT_ANSWERED)
+        return found;
+    if (kind == MAPPER_CONTAINS)
+        answer = PyBool_FromLong(PyList_GET_SIZE(found) > 0);
+    else if (PyList_GET_SIZE(found) > 0)
+        return found;
+    else      /* missing: get's default; [] leaves the KeyError to the Python method */
+        answer = kind == MAPPER_GET ? Py_NewRef(default_value) : NOT_ANSWERED;
+    Py_DECREF(found);
+    return answer;
+}
+
 /* The answer for `key` from these `keys` (and, for mappings, `values`), or NOT_ANSWERED. */
 static PyObject *
 keyed_answer_from(int kind, PyObject *keys, PyObject *values, PyObject *key, PyObject *default_value)
 {
     PyObject *answer = NOT_ANSWERED;
-    int64_t found = keys_find((KeyLookup *)keys, key, values);
+    int64_t found;
+
+    if (((KeyLookup *)keys)->multi) {
+        if (kind != MAPPER_GET && kind != MAPPER_GETITEM && kind != MAPPER_CONTAINS)
+            return NOT_ANSWERED;        /* multi mappings read their values in Python */
+        return keyed_answer_all(kind, (KeyLookup *)keys, key, default_value);
+    }
+    found = keys_find((KeyLookup *)keys, key, values);
 
     if (found != SB_IDMAP_MISSING && found < 0)
         return NOT_ANSWERED;

@@ -232,7 +232,9 @@ class _IdMapper(MappedLifetime):
     width = 64
     columns = 2
     multi = False
-    _single_key_lookup = None   # 'int' or 'str': the kernels answer get/[]/in in one C call
+    #: The keys the C lookups take ('int', 'str' or 'hash': the approximate mappers' str keys,
+    #: searched by their hash); they answer get/[]/in in one C call.  None: Python answers.
+    _key_lookup = None
     #: Single lookups (``get``, ``[]``, ``in``) a mapper answers before it builds its directory:
     #: one or two bytes per row of this process's memory (4 MB at most) that put a key within a
     #: cache line or a few of its row, so that a search costs one cache miss instead of several.
@@ -300,11 +302,12 @@ class _IdMapper(MappedLifetime):
         self._index_start = start
         self._row_bytes = row_bytes
         native = _native.objects
-        if native is not None and self._single_key_lookup is not None and all(
+        if native is not None and self._key_lookup is not None and all(
                 isinstance(getattr(type(self), name), native.KeyedMethod) for name in _KEYED_METHODS):
             # get, [] and `in` of a key of the mapper's own type in one C call (see below)
             self._keys = native.KeyLookup(buffer, offset, start, count, self.columns, self.width // 8,
-                                          self._single_key_lookup == 'str', self.lookup_directory_after)
+                                          self._key_lookup == 'str', self.lookup_directory_after,
+                                          multi=self.multi, hashed_keys=self._key_lookup == 'hash')
         self._mmap = None
 
     # Views of the rows, each made on first use: opening a mapper (the cold-open path of every
@@ -567,7 +570,7 @@ class NumericIdMapper(_IdMapper):
     if _native.objects is not None:
         # Instances with a C KeyLookup (`_keys`) answer int keys without a Python frame; the
         # methods above run for every other case.
-        _single_key_lookup = 'int'
+        _key_lookup = 'int'
         get = _native.objects.KeyedMethod(_native.objects.MAPPER_GET, get)
         __getitem__ = _native.objects.KeyedMethod(_native.objects.MAPPER_GETITEM, __getitem__)
         __contains__ = _native.objects.KeyedMethod(_native.objects.MAPPER_CONTAINS, __contains__)
@@ -601,13 +604,18 @@ class NumericId32Mapper(NumericIdMapper):
 
 
 class _MultiValued:
-    """Multi mappers answer through the generic lookups (every value of a key, as a list);
-    the single-call kernels of the single-valued classes return one value."""
+    """Multi mappers give every value of a key, as a list.  The Python methods are the generic
+    lookups; with the C module a key of the mapper's own type is answered in one C call
+    (``KeyLookup(multi=True)`` walks the key's rows), and these run for every other case."""
     multi = True
-    _single_key_lookup = None
     get = _IdMapper.get
     __getitem__ = _IdMapper.__getitem__
     __contains__ = _IdMapper.__contains__
+
+    if _native.objects is not None:
+        get = _native.objects.KeyedMethod(_native.objects.MAPPER_GET, get)
+        __getitem__ = _native.objects.KeyedMethod(_native.objects.MAPPER_GETITEM, __getitem__)
+        __contains__ = _native.objects.KeyedMethod(_native.objects.MAPPER_CONTAINS, __contains__)
 
 
 class NumericIdMultiMapper(_MultiValued, NumericIdMapper):
@@ -675,7 +683,7 @@ class StringIdMapper(_IdMapper):
         return _IdMapper.__contains__(self, key)
 
     if _native.objects is not None:
-        _single_key_lookup = 'str'      # str keys in one C call, as for NumericIdMapper
+        _key_lookup = 'str'      # str keys in one C call, as for NumericIdMapper
         get = _native.objects.KeyedMethod(_native.objects.MAPPER_GET, get)
         __getitem__ = _native.objects.KeyedMethod(_native.objects.MAPPER_GETITEM, __getitem__)
         __contains__ = _native.objects.KeyedMethod(_native.objects.MAPPER_CONTAINS, __contains__)
@@ -723,6 +731,7 @@ class StringId32MultiMapper(StringIdMultiMapper):
 
 class ApproxStringIdMultiMapper(NumericIdMultiMapper):
     """str keys reduced to their xxh hash (ints are taken as hashes): may give false positives."""
+    _key_lookup = 'hash' if _native.objects is not None else None
 
     @classmethod
     def _hash_key(cls, key):
