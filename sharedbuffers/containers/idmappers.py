@@ -35,6 +35,7 @@ from .. import _native
 from ..buffers import as_byte_buffer, out_of_bounds
 from ..numpy_in_use import is_numpy_integer
 from ..packing import PackContext
+from ..stable_hash import stable_hash
 from ..types.object_index import ObjectIndexView, write_object_index
 from ..types.strings import read_bytes
 from .filemaps import MappedLifetime, write_destination
@@ -786,7 +787,6 @@ class ObjectIdMapper(_IdMapper):
         self._view = ObjectIndexView(buffer, offset)
 
     def _column0(self, key):
-        from ..stable_hash import stable_hash
         try:
             return stable_hash(key)
         except TypeError:

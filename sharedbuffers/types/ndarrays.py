@@ -18,7 +18,7 @@ import struct
 
 from .._facade import public
 from ..buffers import out_of_bounds
-from .base import VariableCodec
+from .base import VariableCodec, rtti
 from .raw_buffers import append_buffer
 from .sequences import read_sequence, write_sequence
 
@@ -64,7 +64,7 @@ def _dtype_from(descriptor, offset):
 def write_ndarray(value, context):
     """Append a numpy array; return its logical position."""
     import numpy
-    from ..rtti import write_object
+    write_object = rtti().write_object
     if not isinstance(value, numpy.ndarray):
         raise TypeError('expected numpy.ndarray, got %s' % type(value).__name__)
     if value.dtype.hasobject:
@@ -84,7 +84,7 @@ def write_ndarray(value, context):
 def read_ndarray(buffer, offset):
     """A zero-copy array over the data stored at ``offset``."""
     import numpy
-    from ..rtti import read_object
+    read_object = rtti().read_object
     if offset < 0 or offset + 16 > len(buffer):
         raise out_of_bounds('array header', offset, 16, len(buffer))
     dtype_offset, data_offset = _HEADER.unpack_from(buffer, offset)

@@ -15,6 +15,8 @@ import struct
 
 from ..buffers import out_of_bounds
 from ..packing import PackContext
+from ..stable_hash import stable_hash
+from .base import rtti
 
 __all__ = ['write_object_index', 'ObjectIndexView']
 
@@ -42,8 +44,7 @@ def write_object_index(pairs, context, padding_origin=None):
     ``padding_origin`` is the index in ``context.out`` the final 32-byte padding counts from
     (default: the mapper's start, as inside a dict).
     """
-    from ..rtti import write_object
-    from ..stable_hash import stable_hash
+    write_object = rtti().write_object
     out = context.out
     start = len(out)
     mapper_position = context.origin + start
@@ -99,8 +100,9 @@ class ObjectIndexView:
         return hash_value, key_offset, value
 
     def key_at(self, key_offset):
-        from ..rtti import read_object
-        return None if key_offset == NONE_KEY else read_object(self.buffer, self.offset + key_offset)
+        if key_offset == NONE_KEY:
+            return None
+        return rtti().read_object(self.buffer, self.offset + key_offset)
 
     def items(self):
         """(key, value) of every row, in row (hash) order."""
@@ -110,7 +112,6 @@ class ObjectIndexView:
 
     def get(self, key, default=None):
         """The value of the first row whose key equals ``key``."""
-        from ..stable_hash import stable_hash
         try:
             wanted = stable_hash(key)
         except TypeError:

@@ -11,7 +11,8 @@ import struct
 
 from .._facade import public
 from ..buffers import as_byte_buffer
-from .base import VariableCodec
+from ..stable_hash import stable_hash
+from .base import VariableCodec, rtti
 from .dicts import DictView, write_dict
 from .sequences import sequence_layout, write_sequence
 from .sets import read_set, write_set
@@ -44,8 +45,7 @@ class _SequenceView:
             return raw
         if raw == _NONE_POINTER:
             return None
-        from ..rtti import read_object
-        return read_object(self.buffer, self.offset + raw)
+        return rtti().read_object(self.buffer, self.offset + raw)
 
 
 @public
@@ -222,7 +222,6 @@ class proxied_frozenset(VariableCodec, collections.abc.Set):
         return False
 
     def _contains_by_hash(self, item):
-        from ..stable_hash import stable_hash
         try:
             wanted = stable_hash(item)
         except TypeError:

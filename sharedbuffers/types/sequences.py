@@ -24,7 +24,7 @@ import sys
 from .. import _native
 from .._facade import public
 from ..buffers import out_of_bounds
-from .base import VariableCodec
+from .base import VariableCodec, rtti
 
 __all__ = ['mapped_list', 'mapped_tuple', 'write_sequence', 'read_sequence', 'sequence_layout']
 
@@ -126,7 +126,7 @@ def write_sequence(value, context):
 
 
 def _write_pointer_table(items, context):
-    from ..rtti import write_object     # rtti imports this module
+    write_object = rtti().write_object
     out = context.out
     start = len(out)
     header_position = context.origin + start
@@ -164,7 +164,7 @@ def _write_pointer_table(items, context):
 
 def _known_pointers(items, context, header_position):
     """Pointers of elements already written (1.x's pre-scan decides the table width on them)."""
-    from ..rtti import known_position
+    known_position = rtti().known_position
     pointers = []
     for item in items:
         position = known_position(item, context) if item is not None else None
@@ -225,7 +225,7 @@ def read_sequence(buffer, offset):
     """The elements of the sequence at ``offset`` as a list."""
     code, length, data = sequence_layout(buffer, offset)
     if code == ord('T') or code == ord('t'):
-        from ..rtti import read_object
+        read_object = rtti().read_object
         pointers = struct.unpack_from('=%d%s' % (length, 'i' if code == ord('T') else 'q'), buffer, data)
         items = []
         seen = {}

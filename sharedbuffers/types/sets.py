@@ -15,6 +15,7 @@ import collections.abc
 from .. import _native
 from .._facade import public
 from ..buffers import out_of_bounds
+from ..stable_hash import stable_hash
 from .base import VariableCodec
 from .sequences import append_encoded, read_sequence, write_sequence
 
@@ -68,7 +69,6 @@ def write_set(value, context):
         return write_sequence(sorted(items), context)
     if kinds == _FLOAT_ONLY:
         return write_sequence(sorted(items), context)
-    from ..stable_hash import stable_hash
     return write_sequence(sorted(items, key=stable_hash), context)
 
 
