@@ -27,6 +27,7 @@ the kernels run without the GIL.  Keys come back with their Python type: str key
 """
 import collections
 import functools
+import itertools
 import os
 import struct
 import threading
@@ -37,7 +38,7 @@ from ..numpy_in_use import is_numpy_integer
 from ..packing import PackContext
 from ..stable_hash import stable_hash
 from ..types.object_index import ObjectIndexView, write_object_index
-from ..types.strings import read_bytes
+from ..types.strings import LONG_LENGTH, read_bytes
 from .filemaps import MappedLifetime, write_destination
 
 __all__ = ['NumericIdMapper', 'NumericId32Mapper', 'NumericIdMultiMapper', 'NumericId32MultiMapper',
@@ -45,6 +46,7 @@ __all__ = ['NumericIdMapper', 'NumericId32Mapper', 'NumericIdMultiMapper', 'Nume
            'ApproxStringIdMultiMapper', 'ApproxStringId32MultiMapper', 'ObjectIdMapper']
 
 _HEADER = struct.Struct('=QQ')
+_U16 = struct.Struct('=H')           # a stored key's length header (types/strings.py)
 _MISSING = object()
 
 
@@ -471,23 +473,28 @@ class _IdMapper(MappedLifetime):
 
     def items(self):
         """(key, value) for every row, in row order."""
-        cells = self._cells
-        columns = self.columns
-        for row in range(self.count):
-            yield self._key_of_row(row), cells[row * columns + columns - 1]
+        return zip(self._row_keys(), self.values())
 
     iteritems = items
 
     def keys(self):
-        seen = set() if self.multi else None
-        for key, _ in self.items():
-            if seen is None:
-                yield key
-            elif key not in seen:
-                seen.add(key)
-                yield key
+        """Every key once, in row order."""
+        if not self.multi:
+            return self._row_keys()
+        return self._distinct_keys()
 
     iterkeys = keys
+
+    def _row_keys(self):
+        """The key of every row, in row order (map and memoryview iterators run in C)."""
+        return map(self._key_of_row, range(self.count))
+
+    def _distinct_keys(self):
+        seen = set()
+        for key in self._row_keys():
+            if key not in seen:
+                seen.add(key)
+                yield key
 
     def values(self):
         return iter(self._cells[self.columns - 1::self.columns])
@@ -530,6 +537,13 @@ class NumericIdMapper(_IdMapper):
 
     def _key_of_row(self, row):
         return self._cells[row * self.columns]
+
+    def _row_keys(self):
+        return iter(self._cells[0::self.columns])
+
+    def _distinct_keys(self):
+        # rows are sorted by key: equal keys are neighbours
+        return (key for key, _ in itertools.groupby(self._row_keys()))
 
     def get(self, key, default=None):
         if type(key) is not int:
@@ -711,11 +725,34 @@ class StringIdMapper(_IdMapper):
         return self._lookup_batch(keys, threads, prepare, _native.idmap_find_many_bytes, finish)
 
     def _key_of_row(self, row):
-        data = self._stored_key(row)
-        try:
-            return data.decode('utf-8')
-        except UnicodeDecodeError:
-            return data
+        return _as_key(self._stored_key(row))
+
+    def _row_keys(self):
+        # The common stored key, short and not compressed, is decoded straight from the buffer;
+        # read_bytes reads every other one (and raises the errors for corrupt offsets).
+        buffer = self.buf
+        base = self.offset
+        end = len(buffer) - 2
+        header = _U16.unpack_from
+        for key_offset in self._cells[1::3]:
+            start = base + key_offset
+            if 0 <= start <= end:
+                length = header(buffer, start)[0]
+                if length < LONG_LENGTH and start + 2 + length <= end + 2:
+                    try:
+                        yield str(buffer[start + 2:start + 2 + length], 'utf-8')
+                    except UnicodeDecodeError:
+                        yield bytes(buffer[start + 2:start + 2 + length])
+                    continue
+            yield _as_key(read_bytes(buffer, start))
+
+
+def _as_key(data):
+    """A stored string key as the caller gave it: str when it is UTF-8, else bytes."""
+    try:
+        return data.decode('utf-8')
+    except UnicodeDecodeError:
+        return data
 
 
 class StringId32Mapper(StringIdMapper):
