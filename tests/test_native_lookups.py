@@ -384,3 +384,22 @@ def test_a_bound_get_pickles_as_its_mapper_does():
         mapper.shared_segment.unlink()
     with pytest.raises(TypeError, match='shared memory'):
         pickle.dumps(NumericIdMapper.build({1: 10}).get)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=12), st.binary(max_size=12), st.just('ab' * 3000)), min_size=1,
+                max_size=40, unique=True),
+       st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=6),
+       st.sampled_from([StringIdMapper, StringIdMultiMapper]))
+def test_string_keys_iterate_as_the_python_methods_read_them(keys, damage, kind):
+    """keys()/items() decode stored keys in C (KeyLookup.stored_keys) a chunk at a time; what they
+    give, and the error for a damaged key, are the pure-Python iteration's."""
+    buffer = bytearray(kind.build([(key, number) for number, key in enumerate(keys)]).buf)
+    for position, byte in damage:
+        buffer[position % len(buffer)] = byte
+    try:
+        native, pure = open_twins(kind, bytes(buffer))
+    except (ValueError, IndexError):
+        return                  # a damaged header: nothing to iterate
+    assert outcome(lambda: list(native.items())) == outcome(lambda: list(pure.items()))
+    assert outcome(lambda: list(native.keys())) == outcome(lambda: list(pure.keys()))

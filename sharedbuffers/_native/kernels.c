@@ -1233,6 +1233,18 @@ int64_t sb_idmap_find_bytes_checked(const sb_idmap *map, const sb_directory *dir
                                     NULL, 0);
 }
 
+/* The stored key of `row` of a checked string mapper: SB_OK with *data and *length set,
+ * SB_IDMAP_DEFER when it is compressed, SB_E_BOUNDS when any part of it lies outside the buffer,
+ * SB_E_CODE for a row past the last or a mapper without stored keys. */
+int sb_idmap_row_key(const sb_idmap *map, uint64_t row, const unsigned char **data, uint64_t *length)
+{
+    const unsigned char *rows = (const unsigned char *)map->buf + map->index_offset;
+
+    if (map->columns != 3 || row >= map->count)
+        return SB_E_CODE;
+    return idmap_stored_key(map, read_cell(rows + row * 3 * map->width + map->width, map->width), data, length);
+}
+
 /* The value in the cell a find gave (>= 0), as an unsigned int of the mapper's width. */
 uint64_t sb_idmap_cell(const sb_idmap *map, int64_t cell)
 {

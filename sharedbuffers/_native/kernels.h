@@ -69,5 +69,7 @@ int64_t sb_idmap_find_checked(const sb_idmap *map, const sb_directory *directory
 int64_t sb_idmap_find_bytes_checked(const sb_idmap *map, const sb_directory *directory, const void *key,
                                     size_t length, uint64_t start_row);
 uint64_t sb_idmap_cell(const sb_idmap *map, int64_t cell);
+/* 0 with *data and *length set to the stored key of `row` of a string mapper, else a negative code. */
+int sb_idmap_row_key(const sb_idmap *map, uint64_t row, const unsigned char **data, uint64_t *length);
 
 #endif

@@ -175,7 +175,62 @@ keys_get_directory_bytes(KeyLookup *self, void *closure)
                                        ? self->directory_capacity * sizeof(uint32_t) : 0);
 }
 
+/* stored_keys(start, end) -> (keys, deferred): the stored keys of rows [start, end) of a string
+ * mapper (clamped to its rows), each as str when it is UTF-8, else as bytes, and how many rows are
+ * None instead: rows the Python method reads (a compressed key, or one outside the buffer, whose
+ * read raises the error naming its offset). */
+static PyObject *
+keys_stored_keys(KeyLookup *self, PyObject *args)
+{
+    unsigned long long start, end, row;
+    Py_ssize_t deferred = 0;
+    PyObject *keys;
+
+    if (!PyArg_ParseTuple(args, "KK:stored_keys", &start, &end))
+        return NULL;
+    if (!self->string_keys) {
+        PyErr_SetString(PyExc_TypeError, "stored_keys: the mapper stores no keys (not a string mapper)");
+        return NULL;
+    }
+    if (end > self->map.count)
+        end = self->map.count;
+    if (start > end)
+        start = end;
+    if (end - start > (unsigned long long)PY_SSIZE_T_MAX)
+        return PyErr_NoMemory();
+    keys = PyList_New((Py_ssize_t)(end - start));
+    if (keys == NULL)
+        return NULL;
+    for (row = start; row < end; row++) {
+        const unsigned char *data = NULL;
+        uint64_t length = 0;
+        int rc = self->usable ? sb_idmap_row_key(&self->map, row, &data, &length) : -1;   /* 0: read */
+        PyObject *key;
+
+        if (rc == 0 && length <= (uint64_t)PY_SSIZE_T_MAX) {
+            key = PyUnicode_DecodeUTF8((const char *)data, (Py_ssize_t)length, NULL);
+            if (key == NULL && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+                PyErr_Clear();          /* a bytes key that is not UTF-8 comes back as bytes */
+                key = PyBytes_FromStringAndSize((const char *)data, (Py_ssize_t)length);
+            }
+            if (key == NULL) {
+                Py_DECREF(keys);
+                return NULL;
+            }
+        }
+        else {
+            key = Py_NewRef(Py_None);
+            deferred++;
+        }
+        PyList_SET_ITEM(keys, (Py_ssize_t)(row - start), key);
+    }
+    return Py_BuildValue("(Nn)", keys, deferred);
+}
+
 static PyMethodDef keys_methods[] = {
+    {"stored_keys", (PyCFunction)keys_stored_keys, METH_VARARGS,
+     "stored_keys(start, end) -> (keys, deferred): the stored keys of rows [start, end), str when "
+     "UTF-8, else bytes; None for the `deferred` rows Python must read."},
     {"make_directory", (PyCFunction)keys_make_directory, METH_NOARGS,
      "Build the directory now, not after enough lookups; True when there is one (none for unsorted "
      "or very small mappers)."},

@@ -47,6 +47,7 @@ __all__ = ['NumericIdMapper', 'NumericId32Mapper', 'NumericIdMultiMapper', 'Nume
 
 _HEADER = struct.Struct('=QQ')
 _U16 = struct.Struct('=H')           # a stored key's length header (types/strings.py)
+_KEY_CHUNK_ROWS = 4096               # stored keys decoded per C call when iterating a string mapper
 _MISSING = object()
 
 
@@ -728,6 +729,22 @@ class StringIdMapper(_IdMapper):
         return _as_key(self._stored_key(row))
 
     def _row_keys(self):
+        lookup = vars(self).get('_keys')
+        if lookup is None:
+            return self._row_keys_read_here()
+        return self._row_keys_read_in_c(lookup)
+
+    def _row_keys_read_in_c(self, lookup):
+        # Chunks of keys decoded by the C lookup; the rows it leaves (compressed keys, corrupt
+        # offsets) are read here, which gives their values and errors.
+        for start in range(0, self.count, _KEY_CHUNK_ROWS):
+            keys, deferred = lookup.stored_keys(start, start + _KEY_CHUNK_ROWS)
+            if deferred:
+                keys = [key if key is not None else self._key_of_row(start + number)
+                        for number, key in enumerate(keys)]
+            yield from keys
+
+    def _row_keys_read_here(self):
         # The common stored key, short and not compressed, is decoded straight from the buffer;
         # read_bytes reads every other one (and raises the errors for corrupt offsets).
         buffer = self.buf
