@@ -172,7 +172,7 @@ def write_object(value, context):
         out += _HEADER_PADDING
         _APPENDERS[kind][1](value, context)
         return position
-    elif kind in _CONTAINERS or _adds_ndarray(kind):
+    elif kind in _CONTAINERS:
         # Containers are never shared as a whole (1.x keys only their elements).
         code, write = _CONTAINERS[kind]
         position = context.origin + len(out)
@@ -198,7 +198,8 @@ def _adds_ndarray(kind):
     """True when ``kind`` is numpy.ndarray, which this call adds to ``_CONTAINERS``.
 
     numpy is not imported with sharedbuffers (see numpy_in_use), so its array class cannot be
-    a key of the table from the start; whoever made the first array imported numpy.
+    a key of the table from the start; whoever made the first array imported numpy.  Asked
+    only for a type no table knows, so registered structs do not pay for the question.
     """
     if kind is ndarray_class() and kind is not None:
         _CONTAINERS[kind] = (proxied_ndarray.typecode, write_ndarray)
@@ -210,6 +211,8 @@ def _write_registered(value, context):
     codec = registered_codec_for(value)
     if codec is None:
         kind = type(value)
+        if _adds_ndarray(kind):
+            return write_object(value, context)
         raise TypeError('cannot store a value of type %s.%s: it has no typecode (register its class '
                         'with mapped_object.register_schema)' % (kind.__module__, kind.__qualname__))
     if codec.typecode is None:

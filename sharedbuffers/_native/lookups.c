@@ -256,10 +256,6 @@ static PyTypeObject KeyLookup_Type = {
     .tp_getset = keys_getset,
 };
 
-/* The kernel's result for `key` (a value >= 0, SB_IDMAP_MISSING or another status), or
- * SB_IDMAP_DEFER when the key is not of the mapper's own type (the fallback decides).  With
- * `values` (a mapping's ItemSequence, whose item the value numbers), string lookups prefetch
- * that item's index entry while the stored key is compared. */
 /* 1 with *number set for an exact int of 0..2**64-1; 0 (no error set) for anything else:
  * negative or bigger ints and other types are the Python method's to answer. */
 static int
@@ -287,6 +283,10 @@ int_key(PyObject *key, uint64_t *number)
     return 0;
 }
 
+/* The kernel's result for `key` (a value >= 0, SB_IDMAP_MISSING or another status), or
+ * SB_IDMAP_DEFER when the key is not of the mapper's own type (the fallback decides).  With
+ * `values` (a mapping's ItemSequence, whose item the value numbers), string lookups prefetch
+ * that item's index entry while the stored key is compared. */
 static int64_t
 keys_find(KeyLookup *self, PyObject *key, PyObject *values)
 {

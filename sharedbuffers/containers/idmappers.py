@@ -38,7 +38,7 @@ from ..numpy_in_use import is_numpy_integer
 from ..packing import PackContext
 from ..stable_hash import stable_hash
 from ..types.object_index import ObjectIndexView, write_object_index
-from ..types.strings import LONG_LENGTH, read_bytes
+from ..types.strings import read_bytes
 from .filemaps import MappedLifetime, write_destination
 
 __all__ = ['NumericIdMapper', 'NumericId32Mapper', 'NumericIdMultiMapper', 'NumericId32MultiMapper',
@@ -46,7 +46,6 @@ __all__ = ['NumericIdMapper', 'NumericId32Mapper', 'NumericIdMultiMapper', 'Nume
            'ApproxStringIdMultiMapper', 'ApproxStringId32MultiMapper', 'ObjectIdMapper']
 
 _HEADER = struct.Struct('=QQ')
-_U16 = struct.Struct('=H')           # a stored key's length header (types/strings.py)
 _KEY_CHUNK_ROWS = 4096               # stored keys decoded per C call when iterating a string mapper
 _MISSING = object()
 
@@ -726,12 +725,16 @@ class StringIdMapper(_IdMapper):
         return self._lookup_batch(keys, threads, prepare, _native.idmap_find_many_bytes, finish)
 
     def _key_of_row(self, row):
-        return _as_key(self._stored_key(row))
+        data = self._stored_key(row)
+        try:
+            return data.decode('utf-8')
+        except UnicodeDecodeError:
+            return data
 
     def _row_keys(self):
         lookup = vars(self).get('_keys')
-        if lookup is None:
-            return self._row_keys_read_here()
+        if lookup is None:          # without the C module: each row's own read
+            return super()._row_keys()
         return self._row_keys_read_in_c(lookup)
 
     def _row_keys_read_in_c(self, lookup):
@@ -743,33 +746,6 @@ class StringIdMapper(_IdMapper):
                 keys = [key if key is not None else self._key_of_row(start + number)
                         for number, key in enumerate(keys)]
             yield from keys
-
-    def _row_keys_read_here(self):
-        # The common stored key, short and not compressed, is decoded straight from the buffer;
-        # read_bytes reads every other one (and raises the errors for corrupt offsets).
-        buffer = self.buf
-        base = self.offset
-        end = len(buffer) - 2
-        header = _U16.unpack_from
-        for key_offset in self._cells[1::3]:
-            start = base + key_offset
-            if 0 <= start <= end:
-                length = header(buffer, start)[0]
-                if length < LONG_LENGTH and start + 2 + length <= end + 2:
-                    try:
-                        yield str(buffer[start + 2:start + 2 + length], 'utf-8')
-                    except UnicodeDecodeError:
-                        yield bytes(buffer[start + 2:start + 2 + length])
-                    continue
-            yield _as_key(read_bytes(buffer, start))
-
-
-def _as_key(data):
-    """A stored string key as the caller gave it: str when it is UTF-8, else bytes."""
-    try:
-        return data.decode('utf-8')
-    except UnicodeDecodeError:
-        return data
 
 
 class StringId32Mapper(StringIdMapper):
