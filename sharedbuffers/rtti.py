@@ -18,6 +18,7 @@ import decimal
 import struct
 import threading
 
+from . import _native
 from ._facade import public
 from .buffers import as_byte_buffer, out_of_bounds
 from .packing import WRAPPED
@@ -282,7 +283,19 @@ def _read_sequence_once(read):
 
 
 def read_object(buffer, offset):
-    """Decode the RTTI-wrapped value at absolute ``offset`` of ``buffer``."""
+    """Decode the RTTI-wrapped value at absolute ``offset`` of ``buffer``.
+
+    With the C module, ``_native/values.c`` decodes numbers, short strings and the lists,
+    tuples, sets and dicts of them, and hands everything else to read_object_in_python.
+    """
+    native = _native.objects
+    if native is not None:
+        return native.read_object(buffer, offset)
+    return read_object_in_python(buffer, offset)
+
+
+def read_object_in_python(buffer, offset):
+    """read_object without the C module: also what it calls for the values it does not decode."""
     if offset < 0 or offset >= len(buffer):
         raise out_of_bounds('typecode', offset, 1, len(buffer))
     code = buffer[offset]
@@ -318,6 +331,8 @@ for _proxied in (proxied_list, proxied_tuple, proxied_frozenset, proxied_dict):
 _READERS[ord('v')] = _payload_reader(read_datetime)
 _READERS[ord('V')] = _payload_reader(read_date)
 _READERS[ord('F')] = _payload_reader(read_decimal)
+if _native.objects is not None:
+    _native.objects.set_object_reader(read_object_in_python)
 
 
 def normalize_typecode(typecode):

@@ -27,7 +27,11 @@ _fold = _native.fold_hashes
 
 
 def stable_hash(key):
-    """The process-independent 64-bit hash of ``key`` (never 0)."""
+    """The process-independent 64-bit hash of ``key`` (never 0).
+
+    With the C module, ``_native/stable_hash.c`` hashes str, bytes, numbers, None and tuples
+    of them, and calls this function for every other key.
+    """
     kind = type(key)
     if kind is str:
         value = _xxh64(key.encode('utf-8'))
@@ -88,3 +92,9 @@ def _other_hash(key):
     if isinstance(key, (frozenset, set)):
         return _fold(FROZENSET_SEED, _canonical_element_hashes(key))
     raise TypeError('unhashable type for a stable hash: %s' % (type(key).__name__,))
+
+
+stable_hash_in_python = stable_hash
+if _native.objects is not None:
+    _native.objects.set_stable_hash(stable_hash_in_python)
+    stable_hash = _native.objects.stable_hash      # noqa: F811 (the same function, in C)

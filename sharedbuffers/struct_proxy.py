@@ -44,6 +44,8 @@ except ImportError:  # other Pythons: same semantics, slower
 from . import _native
 from .buffers import as_byte_buffer, is_writable, out_of_bounds
 from .codegen import compile_function
+from .rtti import mapped_object
+from .types.dicts import mapped_dict
 from .types.numbers import check_fixed_value
 from .types.proxied import proxied_dict, proxied_frozenset, proxied_list, proxied_tuple
 from .types.sequences import mapped_list, mapped_tuple
@@ -419,7 +421,8 @@ class AbsentField:
 
 _LAZY_FIELDS = {mapped_bytes: LazyBytesField, mapped_unicode: LazyStrField}
 _C_FIELD_KINDS = {mapped_bytes: 'KIND_BYTES', mapped_unicode: 'KIND_STR', mapped_list: 'KIND_LIST',
-                  mapped_tuple: 'KIND_TUPLE', mapped_frozenset: 'KIND_FROZENSET'}
+                  mapped_tuple: 'KIND_TUPLE', mapped_frozenset: 'KIND_FROZENSET', mapped_dict: 'KIND_DICT',
+                  mapped_object: 'KIND_OBJECT'}
 
 
 def _lazy_field(name, pointer_offset, codec, writable):

@@ -99,6 +99,9 @@ values = st.one_of(
     st.none(), st.booleans(), numbers, texts, st.binary(max_size=40),
     st.lists(st.integers(-2**63, 2**64 - 1), max_size=8), st.lists(st.floats(allow_nan=False), max_size=5),
 )
+# Containers of mixed values: read by _native/values.c (the C field readers hand them over).
+nested = st.recursive(values, lambda inner: st.lists(inner, max_size=4) | st.lists(inner, max_size=3).map(tuple)
+                      | st.dictionaries(st.text(max_size=3) | st.integers(-5, 5), inner, max_size=3), max_leaves=10)
 records = st.fixed_dictionaries({}, optional={
     'number': st.integers(-2**63, 2**63 - 1),
     'ratio': st.floats(allow_nan=False),
@@ -107,11 +110,13 @@ records = st.fixed_dictionaries({}, optional={
     'blob': st.one_of(st.binary(max_size=30), st.binary(min_size=600, max_size=700).map(lambda b: b[:1] * len(b))),
     'items': st.lists(st.one_of(st.integers(-2**63, 2**64 - 1), st.integers(0, 255)), max_size=10)
     | st.lists(st.floats(allow_nan=False), max_size=6) | st.lists(values, max_size=5),
-    'pair': st.lists(st.integers(-1000, 1000), max_size=6).map(tuple) | st.lists(texts, max_size=3).map(tuple),
+    'pair': st.lists(st.integers(-1000, 1000), max_size=6).map(tuple) | st.lists(texts, max_size=3).map(tuple)
+    | st.lists(nested, max_size=3).map(tuple),
     'members': st.frozensets(st.integers(0, 55), max_size=10) | st.frozensets(st.integers(0, 119), max_size=10)
     | st.frozensets(st.integers(-2**40, 2**40), max_size=6) | st.frozensets(st.text(max_size=5), max_size=4),
-    'table': st.dictionaries(st.text(max_size=4), st.integers(-2**63, 2**63 - 1), max_size=3),
-    'anything': values,
+    'table': st.dictionaries(st.text(max_size=4), st.integers(-2**63, 2**63 - 1), max_size=3)
+    | st.dictionaries(st.text(max_size=4) | st.integers(-2**63, 2**63 - 1), nested, max_size=3),
+    'anything': nested,
 })
 
 

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from sharedbuffers.mapped_struct import _stable_hash
 
@@ -59,3 +60,54 @@ def test_a_frozenset_hash_does_not_depend_on_construction_order():
 def test_small_int_frozensets_keep_their_1x_values():
     assert _stable_hash(frozenset({1, 2})) == 0xe1acbbd5b3f5dde5
     assert _stable_hash(frozenset({3, 1, 2})) == _stable_hash(frozenset({1, 2, 3}))
+
+
+# -- the C function (_native/stable_hash.c) against the Python one -------------------------
+
+class Text(str):
+    pass
+
+
+class Number(int):
+    pass
+
+
+def hash_outcome(function, key):
+    try:
+        return ('value', function(key))
+    except Exception as error:
+        return ('error', type(error), str(error))
+
+
+def _hashable(value):
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+keys = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(), st.binary(),
+              st.sampled_from(['\ud800', 'a\udfff', Text('sub'), Number(5), 1j, -0.0, 2.0 ** 63, -2.0 ** 63])),
+    lambda inner: st.lists(inner, max_size=4).map(tuple) | st.frozensets(inner.filter(_hashable), max_size=3)
+    | st.lists(inner, max_size=2),
+    max_leaves=12)
+
+
+@pytest.mark.native_only
+@settings(max_examples=500, deadline=None)
+@given(keys)
+def test_the_c_hash_gives_the_python_value_or_error(key):
+    from sharedbuffers import stable_hash as module
+    assert module.stable_hash is not module.stable_hash_in_python      # the C function is in use
+    assert hash_outcome(module.stable_hash, key) == hash_outcome(module.stable_hash_in_python, key)
+
+
+@pytest.mark.native_only
+def test_tuples_nested_deeper_than_the_c_limit_hash_through_python():
+    from sharedbuffers import stable_hash as module
+    key = 'leaf'
+    for depth in range(100):
+        key = (key, depth)
+    assert module.stable_hash(key) == module.stable_hash_in_python(key)

@@ -206,6 +206,18 @@ int proxies_add_to_module(PyObject *module);
 int items_add_to_module(PyObject *module);
 int encoders_add_to_module(PyObject *module);
 int lookups_add_to_module(PyObject *module);
+int values_add_to_module(PyObject *module);
+int stable_hash_add_to_module(PyObject *module);
+
+/* values.c: decoders of stored values.  Each returns a new reference, or NOT_HANDLED when the
+ * value is one for the Python reader (bad data included: it raises the error that names it). */
+#define NOT_HANDLED ((PyObject *)1)
+enum value_kind { VALUE_RTTI, VALUE_LIST, VALUE_TUPLE, VALUE_SET, VALUE_DICT };
+PyObject *decode_short_string(const ByteSpan *span, Py_ssize_t position, int as_str);
+PyObject *decode_numeric_list(const ByteSpan *span, Py_ssize_t position);
+PyObject *decode_numeric_frozenset(const ByteSpan *span, Py_ssize_t position);
+/* Any stored value of `kind` at `position` of `buffer`; NULL only for a non-Exception error. */
+PyObject *decode_value(PyObject *buffer, Py_ssize_t position, int kind);
 
 /* items.c, for the mapping lookups of lookups.c */
 extern PyTypeObject ItemSequence_Type;

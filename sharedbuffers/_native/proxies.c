@@ -289,7 +289,23 @@ enum field_kind {
     KIND_TUPLE = 4,
     KIND_FROZENSET = 5,
     KIND_STRUCT = 6,    /* read is the nested schema: read.unpack_from(buffer, position) */
+    KIND_DICT = 7,
+    KIND_OBJECT = 8,    /* an RTTI-wrapped value (`object` slots) */
 };
+
+/* What values.c reads for each kind (-1: nothing more than above). */
+static int
+value_kind_of(int kind)
+{
+    switch (kind) {
+    case KIND_LIST: return VALUE_LIST;
+    case KIND_TUPLE: return VALUE_TUPLE;
+    case KIND_FROZENSET: return VALUE_SET;
+    case KIND_DICT: return VALUE_DICT;
+    case KIND_OBJECT: return VALUE_RTTI;
+    default: return -1;
+    }
+}
 
 typedef struct {
     PyObject_HEAD
@@ -300,122 +316,6 @@ typedef struct {
     Py_ssize_t pointer_offset;      /* of the attribute's 8-byte pointer, from the struct start */
     int kind;
 } FieldReader;
-
-#define NOT_HANDLED ((PyObject *)1)     /* a case for the codec's own reader */
-
-/* Short, uncompressed str/bytes: a 2-byte length below 0x7FFF, then the data. */
-static PyObject *
-decode_short_string(const ByteSpan *span, Py_ssize_t position, int as_str)
-{
-    Py_ssize_t length;
-    const char *start;
-    PyObject *value;
-
-    if (!in_bounds(position, 2, span->size))
-        return NOT_HANDLED;
-    length = load_u16(span->data + position);
-    if (length >= 0x7FFF || !in_bounds(position + 2, length, span->size))
-        return NOT_HANDLED;
-    start = (const char *)span->data + position + 2;
-    if (!as_str)
-        return PyBytes_FromStringAndSize(start, length);
-    value = PyUnicode_DecodeUTF8(start, length, NULL);
-    if (value == NULL && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
-        PyErr_Clear();              /* the codec raises the ValueError that names the offset */
-        return NOT_HANDLED;
-    }
-    return value;
-}
-
-/* A numeric sequence (FORMAT.md §4.4: codes B b H h i I with a 3-byte length, q Q d f with a
- * 7-byte length) as a new list, or NOT_HANDLED (pointer tables, the long form, bad data). */
-static PyObject *
-decode_numeric_list(const ByteSpan *span, Py_ssize_t position)
-{
-    Py_ssize_t length, data, item_size, i;
-    char code;
-    PyObject *list;
-
-    if (!in_bounds(position, 4, span->size))
-        return NOT_HANDLED;
-    code = (char)span->data[position];
-    switch (code) {
-    case 'B': case 'b': case 'H': case 'h': case 'i': case 'I':
-        length = (Py_ssize_t)(load_u32(span->data + position) >> 8);
-        if (length == 0xFFFFFF)
-            return NOT_HANDLED;
-        data = position + 4;
-        break;
-    case 'q': case 'Q': case 'd': case 'f': {
-        uint64_t header;
-        if (!in_bounds(position, 8, span->size))
-            return NOT_HANDLED;
-        header = load_u64(span->data + position) >> 8;
-        if (header > (uint64_t)PY_SSIZE_T_MAX)
-            return NOT_HANDLED;
-        length = (Py_ssize_t)header;
-        data = position + 8;
-        break;
-    }
-    default:
-        return NOT_HANDLED;
-    }
-    item_size = code_size(code);
-    if (data > span->size || length > (span->size - data) / item_size)
-        return NOT_HANDLED;
-    list = PyList_New(length);
-    if (list == NULL)
-        return NULL;
-    for (i = 0; i < length; i++) {
-        PyObject *item = decode_number(code, span->data + data + i * item_size);
-        if (item == NULL) {
-            Py_DECREF(list);
-            return NULL;
-        }
-        PyList_SET_ITEM(list, i, item);
-    }
-    return list;
-}
-
-/* A set (FORMAT.md §4.5): an 'm'/'M' bitmap of small ints, else a numeric sequence. */
-static PyObject *
-decode_numeric_frozenset(const ByteSpan *span, Py_ssize_t position)
-{
-    PyObject *members, *set;
-
-    if (in_bounds(position, 1, span->size)
-            && (span->data[position] == 'm' || span->data[position] == 'M')) {
-        Py_ssize_t length = span->data[position] == 'm' ? 7 : 15, byte;
-        if (!in_bounds(position, 1 + length, span->size))
-            return NOT_HANDLED;
-        set = PyFrozenSet_New(NULL);
-        if (set == NULL)
-            return NULL;
-        for (byte = 0; byte < length; byte++) {
-            unsigned int bits = span->data[position + 1 + byte];
-            int bit;
-            for (bit = 0; bits != 0; bit++, bits >>= 1) {
-                PyObject *member;
-                if (!(bits & 1))
-                    continue;
-                member = PyLong_FromSsize_t(byte * 8 + bit);
-                if (member == NULL || PySet_Add(set, member) < 0) {
-                    Py_XDECREF(member);
-                    Py_DECREF(set);
-                    return NULL;
-                }
-                Py_DECREF(member);
-            }
-        }
-        return set;
-    }
-    members = decode_numeric_list(span, position);
-    if (members == NULL || members == NOT_HANDLED)
-        return members;
-    set = PyFrozenSet_New(members);
-    Py_DECREF(members);
-    return set;
-}
 
 static int
 is_cacheable(FieldReader *self, PyObject *value)
@@ -501,6 +401,8 @@ field_get(PyObject *descriptor, PyObject *proxy, PyObject *owner)
     default: break;
     }
     span_close(&span);
+    if (value == NOT_HANDLED && value_kind_of(self->kind) >= 0)
+        value = decode_value(buffer, position, value_kind_of(self->kind));   /* mixed items */
     if (value == NULL)
         return NULL;
     if (value == NOT_HANDLED) {
@@ -572,7 +474,7 @@ field_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
                                      &pointer_offset, &kind, &read, &PyFrozenSet_Type,
                                      &immutable_types, &PyType_Type, &proxy_base))
         return NULL;
-    if (kind < KIND_GENERIC || kind > KIND_STRUCT) {
+    if (kind < KIND_GENERIC || kind > KIND_OBJECT) {
         PyErr_Format(PyExc_ValueError, "unknown field kind %d", kind);
         return NULL;
     }
@@ -841,7 +743,9 @@ proxies_add_to_module(PyObject *module)
             || PyModule_AddIntConstant(module, "KIND_LIST", KIND_LIST) < 0
             || PyModule_AddIntConstant(module, "KIND_TUPLE", KIND_TUPLE) < 0
             || PyModule_AddIntConstant(module, "KIND_FROZENSET", KIND_FROZENSET) < 0
-            || PyModule_AddIntConstant(module, "KIND_STRUCT", KIND_STRUCT) < 0)
+            || PyModule_AddIntConstant(module, "KIND_STRUCT", KIND_STRUCT) < 0
+            || PyModule_AddIntConstant(module, "KIND_DICT", KIND_DICT) < 0
+            || PyModule_AddIntConstant(module, "KIND_OBJECT", KIND_OBJECT) < 0)
         return -1;
     return 0;
 }
