@@ -136,13 +136,17 @@ def test_every_single_byte_damage_of_a_mixed_value_reads_the_same():
             assert_same(bytes(damaged))
 
 
-def list_of_repeated_pointers(count, width):
-    """An 'e' value of ``count`` pointers to one list ['shared', 1] and ``count`` to one tuple."""
+def list_of_repeated_pointers(count, width, interleaved=False):
+    """An 'e' value of ``count`` pointers to one list ['shared', 1] and ``count`` to one tuple
+    (all of the list's first, or taking turns, the tuple's first: pointers that go down too)."""
     code, size = (b'T', 4) if width == 4 else (b't', 8)
     table_end = 16 + (2 * count * size + 7) // 8 * 8
     shared_list = packed(['shared', 1])
     shared_tuple_at = table_end + len(shared_list)
-    pointers = [table_end - 8] * count + [shared_tuple_at - 8] * count
+    if interleaved:
+        pointers = [shared_tuple_at - 8, table_end - 8] * count
+    else:
+        pointers = [table_end - 8] * count + [shared_tuple_at - 8] * count
     table = code + (2 * count).to_bytes(7, 'little') + b''.join(
         pointer.to_bytes(size, 'little', signed=True) for pointer in pointers)
     head = b'e' + bytes(7) + table
@@ -150,7 +154,7 @@ def list_of_repeated_pointers(count, width):
 
 
 @pytest.mark.parametrize('width', [4, 8])
-@pytest.mark.parametrize('count', [3, 100])     # found by scanning, and through a dict
+@pytest.mark.parametrize('count', [3, 100])     # found by scanning, and through values.c's PointerIndex
 def test_repeated_pointers_give_one_object_as_the_python_reader_does(count, width):
     buffer = list_of_repeated_pointers(count, width)
     for read in (rtti.read_object, read_pure):
@@ -159,6 +163,26 @@ def test_repeated_pointers_give_one_object_as_the_python_reader_does(count, widt
         assert all(item is result[0] for item in result[:count])
         assert all(item is result[count] for item in result[count:])
     assert_same(buffer)
+
+
+@pytest.mark.parametrize('count', [3, 100])
+def test_repeated_pointers_that_go_down_give_one_object_too(count):
+    buffer = list_of_repeated_pointers(count, 8, interleaved=True)
+    for read in (rtti.read_object, read_pure):
+        result = read(buffer, 0)
+        assert result == [('t', 2), ['shared', 1]] * count
+        assert all(item is result[0] for item in result[::2])
+        assert all(item is result[1] for item in result[1::2])
+    assert_same(buffer)
+
+
+def test_long_sets_and_sequences_of_mixed_values_read_the_same():
+    # set members are stored in hash order: their pointers go up and down
+    value = [frozenset(('tag%d' % number, number) for number in range(300)),
+             ['text %d' % number for number in range(300)], tuple(range(-150, 150)) + ('end',)]
+    result = assert_same(packed(value, size=1 << 17))
+    assert result[0] == 'value'
+    assert rtti.read_object(packed(value, size=1 << 17), 0) == value
 
 
 def list_containing_itself(width):

@@ -388,15 +388,8 @@ field_get(PyObject *descriptor, PyObject *proxy, PyObject *owner)
     switch (self->kind) {
     case KIND_BYTES: value = decode_short_string(&span, position, 0); break;
     case KIND_STR: value = decode_short_string(&span, position, 1); break;
-    case KIND_LIST: value = decode_numeric_list(&span, position); break;
-    case KIND_TUPLE:
-        value = decode_numeric_list(&span, position);
-        if (value != NULL && value != NOT_HANDLED) {
-            PyObject *tuple = PyList_AsTuple(value);
-            Py_DECREF(value);
-            value = tuple;
-        }
-        break;
+    case KIND_LIST: value = decode_numeric_sequence(&span, position, 0); break;
+    case KIND_TUPLE: value = decode_numeric_sequence(&span, position, 1); break;
     case KIND_FROZENSET: value = decode_numeric_frozenset(&span, position); break;
     default: break;
     }

@@ -76,13 +76,14 @@ decode_short_string(const ByteSpan *span, Py_ssize_t position, int as_str)
 }
 
 /* A numeric sequence (FORMAT.md §4.4: codes B b H h i I with a 3-byte length, q Q d f with a
- * 7-byte length) as a new list, or NOT_HANDLED (pointer tables, the long form, bad data). */
+ * 7-byte length) as a new list (a tuple when `as_tuple`), or NOT_HANDLED (pointer tables, the
+ * long form, bad data). */
 PyObject *
-decode_numeric_list(const ByteSpan *span, Py_ssize_t position)
+decode_numeric_sequence(const ByteSpan *span, Py_ssize_t position, int as_tuple)
 {
     Py_ssize_t length, data, item_size, i;
     char code;
-    PyObject *list;
+    PyObject *sequence, **items;
 
     if (!in_bounds(position, 4, span->size))
         return NOT_HANDLED;
@@ -111,18 +112,17 @@ decode_numeric_list(const ByteSpan *span, Py_ssize_t position)
     item_size = code_size(code);
     if (data > span->size || length > (span->size - data) / item_size)
         return NOT_HANDLED;
-    list = PyList_New(length);
-    if (list == NULL)
+    sequence = as_tuple ? PyTuple_New(length) : PyList_New(length);
+    if (sequence == NULL)
         return NULL;
+    items = PySequence_Fast_ITEMS(sequence);
     for (i = 0; i < length; i++) {
-        PyObject *item = decode_number(code, span->data + data + i * item_size);
-        if (item == NULL) {
-            Py_DECREF(list);
+        if ((items[i] = decode_number(code, span->data + data + i * item_size)) == NULL) {
+            Py_DECREF(sequence);
             return NULL;
         }
-        PyList_SET_ITEM(list, i, item);
     }
-    return list;
+    return sequence;
 }
 
 /* A set (FORMAT.md §4.5): an 'm'/'M' bitmap of small ints, else a numeric sequence. */
@@ -157,7 +157,7 @@ decode_numeric_frozenset(const ByteSpan *span, Py_ssize_t position)
         }
         return set;
     }
-    members = decode_numeric_list(span, position);
+    members = decode_numeric_sequence(span, position, 0);
     if (members == NULL || members == NOT_HANDLED)
         return members;
     set = PyFrozenSet_New(members);
@@ -203,26 +203,99 @@ pointer_at(const unsigned char *pointers, Py_ssize_t i, int width)
     return narrow;
 }
 
-/* Index of an earlier element with the same pointer, or -1 (pointers: `count` of `width`). */
-static Py_ssize_t
-scan_earlier(const unsigned char *pointers, Py_ssize_t count, int width, int64_t pointer)
+/* Where earlier elements of a long pointer table are, by pointer: open addressing over a
+ * power-of-two table, 1 (the None pointer, never stored) marking a free slot. */
+typedef struct {
+    int64_t *pointers;
+    Py_ssize_t *numbers;
+    uint64_t mask;
+} PointerIndex;
+
+static int
+pointer_index_init(PointerIndex *index, Py_ssize_t length)
 {
-    Py_ssize_t i;
-    for (i = 0; i < count; i++)
-        if (pointer_at(pointers, i, width) == pointer)
-            return i;
-    return -1;
+    uint64_t slots = 64, i;
+    while (slots < 2 * (uint64_t)length)
+        slots <<= 1;
+    index->pointers = PyMem_Malloc(slots * sizeof(int64_t));
+    index->numbers = PyMem_Malloc(slots * sizeof(Py_ssize_t));
+    if (index->pointers == NULL || index->numbers == NULL) {
+        PyMem_Free(index->pointers);
+        PyMem_Free(index->numbers);
+        index->pointers = NULL;
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (i = 0; i < slots; i++)
+        index->pointers[i] = 1;
+    index->mask = slots - 1;
+    return 0;
 }
 
-/* The elements of a pointer table (codes 'T', 't') at `position`, as a list.  Elements with the
- * same pointer are the same object, as rtti's reader makes them. */
+static void
+pointer_index_free(PointerIndex *index)
+{
+    if (index->pointers != NULL) {
+        PyMem_Free(index->pointers);
+        PyMem_Free(index->numbers);
+        index->pointers = NULL;
+    }
+}
+
+/* The number of the element stored with `pointer`, or -1 after recording it as `number`. */
+static Py_ssize_t
+pointer_index_find_or_add(PointerIndex *index, int64_t pointer, Py_ssize_t number)
+{
+    uint64_t slot = ((uint64_t)pointer * 0x9E3779B97F4A7C15ULL) >> 32;
+    for (;; slot++) {
+        slot &= index->mask;
+        if (index->pointers[slot] == pointer)
+            return index->numbers[slot];
+        if (index->pointers[slot] == 1) {
+            index->pointers[slot] = pointer;
+            index->numbers[slot] = number;
+            return -1;
+        }
+    }
+}
+
+/* The number of an earlier element (of `count`) with this pointer, or -1. */
+static Py_ssize_t
+find_earlier(const unsigned char *pointers, Py_ssize_t count, int width, int64_t pointer,
+             PointerIndex *index)
+{
+    Py_ssize_t i;
+    if (count <= SCAN_LIMIT) {
+        for (i = 0; i < count; i++)
+            if (pointer_at(pointers, i, width) == pointer)
+                return i;
+        return -1;
+    }
+    if (index->pointers == NULL) {
+        if (pointer_index_init(index, count) < 0)
+            return -2;
+        for (i = 0; i < count; i++) {
+            int64_t earlier = pointer_at(pointers, i, width);
+            if (earlier != 1)
+                pointer_index_find_or_add(index, earlier, i);
+        }
+    }
+    return pointer_index_find_or_add(index, pointer, count);
+}
+
+/* The elements of a pointer table (codes 'T', 't') at `position`, as a list (a tuple when
+ * `as_tuple`).  Elements with the same pointer are the same object, as in rtti's reader.
+ * Writers store elements in order, so pointers usually grow: a pointer above every earlier
+ * one cannot repeat one, and only the others are looked for among the earlier elements. */
 static PyObject *
-decode_pointer_table(Decoding *d, Py_ssize_t position, int width)
+decode_pointer_table(Decoding *d, Py_ssize_t position, int width, int as_tuple)
 {
     uint64_t header;
     Py_ssize_t length, i;
     const unsigned char *pointers;
-    PyObject *list, *seen = NULL;
+    PyObject *sequence, **items;
+    PointerIndex index = {NULL, NULL, 0};
+    int64_t highest = INT64_MIN;
 
     if (!in_bounds(position, 8, d->size))
         return NOT_HANDLED;
@@ -231,101 +304,70 @@ decode_pointer_table(Decoding *d, Py_ssize_t position, int width)
         return NOT_HANDLED;
     length = (Py_ssize_t)header;
     pointers = d->data + position + 8;
-    list = PyList_New(length);
-    if (list == NULL)
+    sequence = as_tuple ? PyTuple_New(length) : PyList_New(length);
+    if (sequence == NULL)
         return give_up();
-    if (length > SCAN_LIMIT && (seen = PyDict_New()) == NULL)
-        goto fail;
+    items = PySequence_Fast_ITEMS(sequence);
     for (i = 0; i < length; i++) {
         int64_t pointer = pointer_at(pointers, i, width);
+        Py_ssize_t target;
         PyObject *item;
+
         if (pointer == 1) {
-            PyList_SET_ITEM(list, i, Py_NewRef(Py_None));
+            items[i] = Py_NewRef(Py_None);
             continue;
         }
-        if (seen == NULL) {
-            Py_ssize_t earlier = scan_earlier(pointers, i, width, pointer);
+        if (pointer <= highest) {
+            Py_ssize_t earlier = find_earlier(pointers, i, width, pointer, &index);
+            if (earlier == -2)
+                goto fail;
             if (earlier >= 0) {
-                PyList_SET_ITEM(list, i, Py_NewRef(PyList_GET_ITEM(list, earlier)));
+                items[i] = Py_NewRef(items[earlier]);
                 continue;
             }
         }
         else {
-            PyObject *key = PyLong_FromLongLong(pointer);
-            if (key == NULL)
-                goto fail;
-            item = PyDict_GetItemWithError(seen, key);
-            if (item != NULL) {
-                Py_DECREF(key);
-                PyList_SET_ITEM(list, i, Py_NewRef(item));
-                continue;
-            }
-            Py_DECREF(key);
-            if (PyErr_Occurred())
-                goto fail;
+            highest = pointer;
+            if (index.pointers != NULL)
+                pointer_index_find_or_add(&index, pointer, i);
         }
-        {
-            Py_ssize_t target = target_of(d, position, pointer);
-            if (target < 0) {
-                Py_XDECREF(seen);
-                Py_DECREF(list);
-                return NOT_HANDLED;
-            }
-            item = decode_rtti(d, target);
-        }
+        target = target_of(d, position, pointer);
+        item = target >= 0 ? decode_rtti(d, target) : NOT_HANDLED;
         if (item == NULL || item == NOT_HANDLED) {
-            Py_XDECREF(seen);
-            Py_DECREF(list);
+            pointer_index_free(&index);
+            Py_DECREF(sequence);
             return item;
         }
-        PyList_SET_ITEM(list, i, item);
-        if (seen != NULL) {
-            PyObject *key = PyLong_FromLongLong(pointer);
-            int failed = key == NULL || PyDict_SetItem(seen, key, item) < 0;
-            Py_XDECREF(key);
-            if (failed)
-                goto fail;
-        }
+        items[i] = item;
     }
-    Py_XDECREF(seen);
-    return list;
+    pointer_index_free(&index);
+    return sequence;
 
 fail:
-    Py_XDECREF(seen);
-    Py_DECREF(list);
+    pointer_index_free(&index);
+    Py_DECREF(sequence);
     return give_up();
 }
 
-/* A sequence (FORMAT.md §4.4) at `position` as a new list: numbers or a pointer table. */
+/* A sequence (FORMAT.md §4.4) at `position` as a new list (tuple): numbers or a pointer table. */
 static PyObject *
-decode_sequence(Decoding *d, Py_ssize_t position)
+decode_sequence(Decoding *d, Py_ssize_t position, int as_tuple)
 {
     ByteSpan span;
-    PyObject *list;
+    PyObject *sequence;
 
     if (!in_bounds(position, 4, d->size))
         return NOT_HANDLED;
     switch (d->data[position]) {
-    case 'T': return decode_pointer_table(d, position, 4);
-    case 't': return decode_pointer_table(d, position, 8);
+    case 'T': return decode_pointer_table(d, position, 4, as_tuple);
+    case 't': return decode_pointer_table(d, position, 8, as_tuple);
     default: break;
     }
     span.data = d->data;
     span.size = d->size;
     span.has_view = 0;
-    list = decode_numeric_list(&span, position);
-    return list != NULL ? list : give_up();
-}
-
-static PyObject *
-as_tuple(PyObject *list)
-{
-    PyObject *tuple;
-    if (list == NULL || list == NOT_HANDLED)
-        return list;
-    tuple = PyList_AsTuple(list);
-    Py_DECREF(list);
-    return tuple != NULL ? tuple : give_up();
+    sequence = decode_numeric_sequence(&span, position, as_tuple);
+    return sequence != NULL ? sequence : give_up();
 }
 
 /* A set (FORMAT.md §4.5) at `position`: a bitmap, or a sequence of its members. */
@@ -344,7 +386,7 @@ decode_set(Decoding *d, Py_ssize_t position)
         set = decode_numeric_frozenset(&span, position);
         return set != NULL ? set : give_up();
     }
-    members = decode_sequence(d, position);
+    members = decode_sequence(d, position, 0);
     if (members == NULL || members == NOT_HANDLED)
         return members;
     set = PyFrozenSet_New(members);     /* an unhashable member: the Python reader's TypeError */
@@ -374,7 +416,7 @@ decode_dict(Decoding *d, Py_ssize_t position)
     values_position = load_u64(d->data + position);
     if (values_position > (uint64_t)(d->size - position))
         return NOT_HANDLED;
-    values = decode_sequence(d, position + (Py_ssize_t)values_position);
+    values = decode_sequence(d, position + (Py_ssize_t)values_position, 0);
     if (values == NULL || values == NOT_HANDLED)
         return values;
     result = PyDict_New();
@@ -436,8 +478,8 @@ decode_container(Decoding *d, Py_ssize_t position, unsigned char code)
         return NOT_HANDLED;
     d->active[d->depth++] = position;
     switch (code) {
-    case 'e': value = decode_sequence(d, position + 8); break;
-    case 't': value = as_tuple(decode_sequence(d, position + 8)); break;
+    case 'e': value = decode_sequence(d, position + 8, 0); break;
+    case 't': value = decode_sequence(d, position + 8, 1); break;
     case 'Z': value = decode_set(d, position + 8); break;
     default: value = decode_dict(d, position + 8); break;
     }
@@ -512,8 +554,8 @@ decode_value(PyObject *buffer, Py_ssize_t position, int kind)
     d.depth = 0;
     switch (kind) {
     case VALUE_RTTI: value = decode_rtti(&d, position); break;
-    case VALUE_LIST: value = decode_sequence(&d, position); break;
-    case VALUE_TUPLE: value = as_tuple(decode_sequence(&d, position)); break;
+    case VALUE_LIST: value = decode_sequence(&d, position, 0); break;
+    case VALUE_TUPLE: value = decode_sequence(&d, position, 1); break;
     case VALUE_SET: value = decode_set(&d, position); break;
     case VALUE_DICT: value = decode_dict(&d, position); break;
     default: value = NOT_HANDLED; break;
