@@ -738,14 +738,14 @@ class StringIdMapper(_IdMapper):
         return self._row_keys_read_in_c(lookup)
 
     def _row_keys_read_in_c(self, lookup):
-        # Chunks of keys decoded by the C lookup; the rows it leaves (compressed keys, corrupt
-        # offsets) are read here, which gives their values and errors.
-        for start in range(0, self.count, _KEY_CHUNK_ROWS):
+        # Chunks of keys decoded by the C lookup, chained in C (no Python frame per key).
+        def chunk(start):
             keys, deferred = lookup.stored_keys(start, start + _KEY_CHUNK_ROWS)
-            if deferred:
+            if deferred:        # compressed keys, corrupt offsets: their own read gives value or error
                 keys = [key if key is not None else self._key_of_row(start + number)
                         for number, key in enumerate(keys)]
-            yield from keys
+            return keys
+        return itertools.chain.from_iterable(map(chunk, range(0, self.count, _KEY_CHUNK_ROWS)))
 
 
 class StringId32Mapper(StringIdMapper):
