@@ -13,7 +13,7 @@ import numpy
 import pytest
 
 from sharedbuffers.mapped_struct import (
-    MappedArrayProxyBase, MappedMappingProxyBase, NumericIdMapper, Schema, StringIdMapper)
+    MappedArrayProxyBase, MappedMappingProxyBase, NumericIdMapper, ObjectIdMapper, Schema, StringIdMapper)
 
 COUNT = 20000
 
@@ -38,6 +38,7 @@ ITEMS = [Item(i, i / 3, 'name-%06d' % i) for i in range(COUNT)]
 ARRAY = Items.build(ITEMS)
 MAPPING = ItemsByName.build((item.name, item) for item in ITEMS)
 NUMERIC = NumericIdMapper.build({i * 7: i for i in range(COUNT)})
+OBJECTS = ObjectIdMapper.build({('name', i): i for i in range(COUNT)})
 AS_DICT = {item.name: item for item in ITEMS}
 PROBES = random.Random(1).sample(range(COUNT), 1000)
 NAMES = ['name-%06d' % i for i in PROBES]
@@ -89,6 +90,13 @@ def test_numeric_mapper_get_many(benchmark):
 def test_numeric_mapper_get(benchmark):
     get = NUMERIC.get
     keys = [i * 7 for i in PROBES]
+    assert benchmark(lambda: [get(key) for key in keys]) == PROBES
+
+
+@pytest.mark.benchmark(group='id mapper get')
+def test_object_mapper_get(benchmark):
+    get = OBJECTS.get
+    keys = [('name', i) for i in PROBES]
     assert benchmark(lambda: [get(key) for key in keys]) == PROBES
 
 

@@ -13,7 +13,7 @@ from sharedbuffers import _native
 from sharedbuffers.mapped_struct import (
     ApproxStringId32MultiMapper, ApproxStringIdMultiMapper, MappedArrayProxyBase, MappedMappingProxyBase,
     MappedMultiMappingProxyBase, NumericId32Mapper, NumericId32MultiMapper, NumericIdMapper, NumericIdMultiMapper,
-    Schema, StringId32Mapper, StringId32MultiMapper, StringIdMapper, StringIdMultiMapper)
+    ObjectIdMapper, Schema, StringId32Mapper, StringId32MultiMapper, StringIdMapper, StringIdMultiMapper)
 
 pytestmark = pytest.mark.native_only
 
@@ -71,6 +71,48 @@ def test_string_mappers_answer_as_the_python_methods(entries, extra, kind):
     assert_same_answers(native, pure, list(entries) + extra + OTHER_KEYS)
 
 
+object_keys = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**63, 2**64 - 1) | st.floats() | st.text(max_size=8) | st.binary(max_size=8),
+    lambda inner: st.lists(inner, max_size=3).map(tuple) | st.frozensets(st.integers(-5, 200) | st.text(max_size=3),
+                                                                        max_size=3), max_leaves=6)
+
+
+class Text(str):
+    pass
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(object_keys, st.integers(0, 2**64 - 1)), max_size=25), st.lists(object_keys, max_size=10))
+def test_object_mappers_answer_as_the_python_methods(pairs, extra):
+    buffer = ObjectIdMapper.build(pairs).buf
+    native, pure = open_twins(ObjectIdMapper, buffer)
+    assert '_keys' in vars(native)
+    keys = [key for key, _ in pairs] + extra + OTHER_KEYS + [Text('x'), [1], ('t', [1]), 1j]
+    assert_same_answers(native, pure, keys)
+
+
+def test_object_mapper_keys_of_one_stable_hash_match_by_python_equality():
+    # 0, False, 0.0, None, 1, True and 1.0 all have stable hash 1; the first equal stored key wins
+    pairs = [(1, 10), (0.0, 20), (None, 30), (True, 40), (False, 50), (0, 60), (1.0, 70)]
+    native, pure = open_twins(ObjectIdMapper, ObjectIdMapper.build(pairs).buf)
+    assert_same_answers(native, pure, [0, 1, True, False, 0.0, 1.0, -0.0, None, 2, ()])
+    assert native.get(True) == pure.get(True) and native.get(None) == pure.get(None) == 30
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=6))
+def test_corrupt_object_mapper_rows_and_keys_give_the_same_answers(damage):
+    pairs = [(('k', number), number) for number in range(40)] + [('s%d' % number, number) for number in range(10)]
+    buffer = bytearray(ObjectIdMapper.build(pairs).buf)
+    for position, byte in damage:
+        buffer[16 + position % (len(buffer) - 16)] = byte
+    try:
+        native, pure = open_twins(ObjectIdMapper, bytes(buffer))
+    except (ValueError, IndexError):
+        return
+    assert_same_answers(native, pure, [key for key, _ in pairs] + ['other', ('k', 99)])
+
+
 @pytest.mark.parametrize('count, directed', [(12, False), (200, True)], ids=['small', 'with a directory'])
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=6))
@@ -115,8 +157,14 @@ class PointsByNameMulti(MappedMultiMappingProxyBase):
     ValueArray = PointArray
 
 
+class PointsByAnything(MappedMappingProxyBase):
+    IdMapper = ObjectIdMapper
+    ValueArray = PointArray
+
+
 @pytest.mark.parametrize('mapping, keys', [
-    (PointsByName, ['a', 'b', 'c']), (PointsById, [1, 2, 3]), (PointsByNameMulti, ['a', 'b', 'c'])])
+    (PointsByName, ['a', 'b', 'c']), (PointsById, [1, 2, 3]), (PointsByNameMulti, ['a', 'b', 'c']),
+    (PointsByAnything, [('a', 1), 'b', 3, None, b'e'])])
 def test_mappings_answer_as_the_python_methods(mapping, keys):
     buffer = mapping.build([(key, Point(number)) for number, key in enumerate(keys)]).buf
     native, pure = open_twins(mapping, buffer)

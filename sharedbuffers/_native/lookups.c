@@ -7,10 +7,11 @@
  * call with no Python frame:
  *
  *   KeyLookup(buffer, mapper_offset, index_offset, count, columns, width, string_keys,
- *             directory_after=None, multi=False, hashed_keys=False)
+ *             directory_after=None, multi=False, hashed_keys=False, object_keys=False)
  *       the rows of one mapper (numeric: int keys; string: str keys, searched by their UTF-8
  *       bytes; hashed: the approximate mappers' numeric rows, searched by the xxh hash of a
- *       str key's UTF-8 or by an int key itself).  A multi mapper's lookup gives every value
+ *       str key's UTF-8 or by an int key itself; object: an object id mapper's rows, searched
+ *       by the stable hash of the key (stable_hash.c), stored keys decoded by values.c).  A multi mapper's lookup gives every value
  *       of the key, as a list in row order.  It holds a buffer export for its lifetime, as the cffi handle
  *       does, so the geometry, checked by the kernel when it is made, holds for every call.
  *       After `directory_after` lookups (None: count / 32, at least 1024) it builds a
@@ -43,6 +44,7 @@ typedef struct {
     int string_keys;
     int multi;                      /* every value of a key (a list), not the first */
     int hashed_keys;                /* numeric rows searched by the hash of a str key (approximate) */
+    int object_keys;                /* rows (stable hash, key offset, value): an object id mapper */
     int usable;                     /* the rows lie in the buffer (checked once: the export pins it) */
     int directory_state;            /* DIRECTORY_COUNTING, _BUILT or _NONE */
     uint64_t lookups;               /* while counting */
@@ -61,26 +63,30 @@ static PyObject *
 keys_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"buffer", "mapper_offset", "index_offset", "count", "columns", "width",
-                               "string_keys", "directory_after", "multi", "hashed_keys", NULL};
+                               "string_keys", "directory_after", "multi", "hashed_keys", "object_keys", NULL};
     PyObject *buffer, *after = Py_None;
     unsigned long long mapper_offset, index_offset, count, directory_after;
     unsigned int columns, width;
-    int string_keys, multi = 0, hashed_keys = 0;
+    int string_keys, multi = 0, hashed_keys = 0, object_keys = 0;
     KeyLookup *self;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OKKKIIp|Opp:KeyLookup", keywords, &buffer, &mapper_offset,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OKKKIIp|Oppp:KeyLookup", keywords, &buffer, &mapper_offset,
                                      &index_offset, &count, &columns, &width, &string_keys, &after, &multi,
-                                     &hashed_keys))
+                                     &hashed_keys, &object_keys))
         return NULL;
     if (hashed_keys && (string_keys || !multi)) {
         PyErr_SetString(PyExc_ValueError, "hashed keys are those of approximate multi mappers: numeric rows");
+        return NULL;
+    }
+    if (object_keys && (string_keys || hashed_keys || multi)) {
+        PyErr_SetString(PyExc_ValueError, "object keys are those of object id mappers: single-valued");
         return NULL;
     }
     if (after == Py_None)
         directory_after = count / 32 > 1024 ? count / 32 : 1024;
     else if ((directory_after = PyLong_AsUnsignedLongLong(after)) == (unsigned long long)-1 && PyErr_Occurred())
         return NULL;
-    if ((width != 4 && width != 8) || columns != (string_keys ? 3u : 2u)) {
+    if ((width != 4 && width != 8) || columns != (string_keys || object_keys ? 3u : 2u)) {
         PyErr_Format(PyExc_ValueError, "bad id mapper geometry: %u columns of %u bytes", columns, width);
         return NULL;
     }
@@ -102,6 +108,7 @@ keys_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     self->string_keys = string_keys;
     self->multi = multi;
     self->hashed_keys = hashed_keys;
+    self->object_keys = object_keys;
     /* Rows outside the buffer: every call defers, and the Python method raises its error. */
     self->usable = sb_idmap_check(&self->map) == 0;
     self->directory_state = DIRECTORY_COUNTING;
@@ -283,6 +290,67 @@ int_key(PyObject *key, uint64_t *number)
     return 0;
 }
 
+#define SB_IDMAP_DEFER_ERROR (-100)    /* object_find: a non-Exception error is set */
+
+/* An object id mapper's value for `key`: the value of the first row whose stored key equals it
+ * (Python's ==, stored key on the left) among the rows of its stable hash, as the Python method
+ * finds it.  Like the Python method it reads every row of that hash, so a corrupt stored key
+ * there gives the Python method's error even after a match.  SB_IDMAP_DEFER for anything the
+ * Python method must answer: a key this module does not hash, a stored key values.c does not
+ * decode, an error in ==, a value beyond 63 bits. */
+static int64_t
+object_find(KeyLookup *self, PyObject *key)
+{
+    uint64_t hash, start_row = 0;
+    int64_t found = SB_IDMAP_MISSING;
+    const sb_directory *directory;
+    int status = stable_hash_of(key, &hash);
+
+    if (status != 0)
+        return status < 0 ? SB_IDMAP_DEFER_ERROR : SB_IDMAP_DEFER;
+    directory = keys_directory(self);
+    for (;;) {
+        int64_t cell = sb_idmap_find_checked(&self->map, directory, hash, start_row), key_offset;
+        uint64_t position;
+        PyObject *stored, *equal;
+        int matches;
+
+        if (cell < 0)
+            return cell == SB_IDMAP_MISSING ? found : SB_IDMAP_DEFER;
+        start_row = (uint64_t)cell / 3 + 1;
+        key_offset = (int64_t)sb_idmap_cell(&self->map, cell - 1);
+        if (key_offset == 1)
+            stored = Py_NewRef(Py_None);
+        else {
+            if (key_offset >= 0 ? (uint64_t)key_offset >= self->map.buflen - self->map.mapper_offset
+                                : (uint64_t)-(key_offset + 1) >= self->map.mapper_offset)
+                return SB_IDMAP_DEFER;
+            position = self->map.mapper_offset + (uint64_t)key_offset;
+            stored = decode_value(self->view.obj, (Py_ssize_t)position, VALUE_RTTI);
+            if (stored == NULL)
+                return SB_IDMAP_DEFER_ERROR;
+            if (stored == NOT_HANDLED)
+                return SB_IDMAP_DEFER;
+        }
+        equal = PyObject_RichCompare(stored, key, Py_EQ);
+        Py_DECREF(stored);
+        matches = equal != NULL ? PyObject_IsTrue(equal) : -1;
+        Py_XDECREF(equal);
+        if (matches < 0) {
+            if (!PyErr_ExceptionMatches(PyExc_Exception))
+                return SB_IDMAP_DEFER_ERROR;
+            PyErr_Clear();          /* the Python method raises it again */
+            return SB_IDMAP_DEFER;
+        }
+        if (matches && found == SB_IDMAP_MISSING) {
+            uint64_t value = sb_idmap_cell(&self->map, cell);
+            if (value > (uint64_t)INT64_MAX)
+                return SB_IDMAP_DEFER;
+            found = (int64_t)value;
+        }
+    }
+}
+
 /* The kernel's result for `key` (a value >= 0, SB_IDMAP_MISSING or another status), or
  * SB_IDMAP_DEFER when the key is not of the mapper's own type (the fallback decides).  With
  * `values` (a mapping's ItemSequence, whose item the value numbers), string lookups prefetch
@@ -292,6 +360,8 @@ keys_find(KeyLookup *self, PyObject *key, PyObject *values)
 {
     if (!self->usable)
         return SB_IDMAP_DEFER;
+    if (self->object_keys)
+        return object_find(self, key);
     if (self->string_keys) {
         Py_ssize_t length;
         const char *data;
@@ -425,6 +495,8 @@ keyed_answer_from(int kind, PyObject *keys, PyObject *values, PyObject *key, PyO
     }
     found = keys_find((KeyLookup *)keys, key, values);
 
+    if (found == SB_IDMAP_DEFER_ERROR)
+        return NULL;
     if (found != SB_IDMAP_MISSING && found < 0)
         return NOT_ANSWERED;
     switch (kind) {

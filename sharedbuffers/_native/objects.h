@@ -219,6 +219,10 @@ PyObject *decode_numeric_frozenset(const ByteSpan *span, Py_ssize_t position);
 /* Any stored value of `kind` at `position` of `buffer`; NULL only for a non-Exception error. */
 PyObject *decode_value(PyObject *buffer, Py_ssize_t position, int kind);
 
+/* stable_hash.c: 0 with *hash set, 1 when the Python function must hash `key` (no error set),
+ * -1 for a non-Exception error. */
+int stable_hash_of(PyObject *key, uint64_t *hash);
+
 /* items.c, for the mapping lookups of lookups.c */
 extern PyTypeObject ItemSequence_Type;
 Py_ssize_t item_count(PyObject *items);

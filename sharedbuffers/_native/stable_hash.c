@@ -89,6 +89,17 @@ hash_key(PyObject *key, uint64_t *hash, int depth)
     return HASHED;
 }
 
+int
+stable_hash_of(PyObject *key, uint64_t *hash)
+{
+    int status = hash_key(key, hash, 0);
+    if (status == FAILED && PyErr_ExceptionMatches(PyExc_Exception)) {
+        PyErr_Clear();
+        return 1;
+    }
+    return status;
+}
+
 static PyObject *
 stable_hash(PyObject *module, PyObject *key)
 {

@@ -310,7 +310,8 @@ class _IdMapper(MappedLifetime):
             # get, [] and `in` of a key of the mapper's own type in one C call (see below)
             self._keys = native.KeyLookup(buffer, offset, start, count, self.columns, self.width // 8,
                                           self._key_lookup == 'str', self.lookup_directory_after,
-                                          multi=self.multi, hashed_keys=self._key_lookup == 'hash')
+                                          multi=self.multi, hashed_keys=self._key_lookup == 'hash',
+                                          object_keys=self._key_lookup == 'object')
         self._mmap = None
 
     # Views of the rows, each made on first use: opening a mapper (the cold-open path of every
@@ -811,6 +812,14 @@ class ObjectIdMapper(_IdMapper):
     def _open_writer(cls, output, tempdir=None, **options):
         from .idmapper_writers import ObjectRowsWriter
         return ObjectRowsWriter(cls, output, tempdir, **options)
+
+    if _native.objects is not None:
+        # Keys the C module hashes (str, bytes, numbers, None, tuples of them) are looked up in
+        # one C call, stored keys decoded by _native/values.c; the Python methods run for the rest.
+        _key_lookup = 'object'
+        get = _native.objects.KeyedMethod(_native.objects.MAPPER_GET, _IdMapper.get)
+        __getitem__ = _native.objects.KeyedMethod(_native.objects.MAPPER_GETITEM, _IdMapper.__getitem__)
+        __contains__ = _native.objects.KeyedMethod(_native.objects.MAPPER_CONTAINS, _IdMapper.__contains__)
 
     def __init__(self, buffer, offset=0):
         super().__init__(buffer, offset)
