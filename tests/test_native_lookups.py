@@ -13,7 +13,8 @@ from sharedbuffers import _native
 from sharedbuffers.mapped_struct import (
     ApproxStringId32MultiMapper, ApproxStringIdMultiMapper, MappedArrayProxyBase, MappedMappingProxyBase,
     MappedMultiMappingProxyBase, NumericId32Mapper, NumericId32MultiMapper, NumericIdMapper, NumericIdMultiMapper,
-    ObjectIdMapper, Schema, StringId32Mapper, StringId32MultiMapper, StringIdMapper, StringIdMultiMapper)
+    ObjectIdMapper, Schema, StringId32Mapper, StringId32MultiMapper, StringIdMapper, StringIdMultiMapper,
+    proxied_dict)
 
 pytestmark = pytest.mark.native_only
 
@@ -451,3 +452,64 @@ def test_string_keys_iterate_as_the_python_methods_read_them(keys, damage, kind)
         return                  # a damaged header: nothing to iterate
     assert outcome(lambda: list(native.items())) == outcome(lambda: list(pure.items()))
     assert outcome(lambda: list(native.keys())) == outcome(lambda: list(pure.keys()))
+
+
+# -- a dict's key index (lookups.c: object_index_find, under proxied_dict and ObjectIndexView) ----
+
+class Holder:
+    __slot_types__ = {'table': proxied_dict}
+    __slots__ = ('table',)
+
+
+HOLDER_SCHEMA = Schema.from_typed_slots(Holder)
+
+
+def packed_table(entries):
+    holder = Holder()
+    holder.table = entries
+    return bytes(HOLDER_SCHEMA.pack(holder))
+
+
+def table_answers(buffer, keys, pure):
+    def run():
+        try:
+            table = HOLDER_SCHEMA.unpack_from(buffer, 0).table
+        except Exception as error:
+            return [('error', type(error), str(error))]
+        return [outcome(lambda: call(table)) for key in keys
+                for call in (lambda t: t.get(key), lambda t: t.get(key, 'absent'), lambda t: t[key],
+                             lambda t: key in t)]
+    if not pure:
+        return run()
+    with mock.patch.object(_native, 'objects', None):
+        return run()
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.dictionaries(object_keys, st.integers(-2**63, 2**63 - 1) | st.text(max_size=4), max_size=20),
+       st.lists(object_keys, max_size=8))
+def test_dict_key_indexes_answer_as_the_python_methods(entries, extra):
+    buffer = packed_table(entries)
+    keys = list(entries) + extra + OTHER_KEYS + [Text('x'), [1], 1j]
+    assert table_answers(buffer, keys, False) == table_answers(buffer, keys, True)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=6))
+def test_damaged_dict_key_indexes_give_the_same_answers(damage):
+    entries = {('k', number): number for number in range(30)}
+    entries.update({'s%d' % number: -number for number in range(10)})
+    buffer = bytearray(packed_table(entries))
+    for position, byte in damage:
+        buffer[position % len(buffer)] = byte
+    keys = list(entries) + ['other', ('k', 99), None]
+    assert table_answers(bytes(buffer), keys, False) == table_answers(bytes(buffer), keys, True)
+
+
+def test_object_index_find_validates_and_defers():
+    find = _native.objects.object_index_find
+    with pytest.raises(TypeError):
+        find(b'', 0)
+    assert find(bytes(8), 0, 'key') is NotImplemented         # header outside the buffer
+    assert find(packed_table({'a': 1}), -1, 'a') is NotImplemented
+    assert find(packed_table({'a': 1}), 0, [1]) is NotImplemented    # not hashed in C

@@ -292,12 +292,49 @@ int_key(PyObject *key, uint64_t *number)
 
 #define SB_IDMAP_DEFER_ERROR (-100)    /* object_find: a non-Exception error is set */
 
+enum { KEY_DIFFERS = 0, KEY_EQUALS = 1, KEY_FOR_PYTHON = 2, KEY_ERROR = -1 };
+
+/* Whether the stored key `key_offset` bytes from the object id mapper at `mapper_offset` of
+ * `buffer` (`size` bytes) equals `key`: Python's ==, stored key on the left, as the Python
+ * methods compare.  KEY_FOR_PYTHON when the Python method must decide (a key offset outside
+ * the buffer, a stored key values.c does not decode, an exception in ==); KEY_ERROR with a
+ * non-Exception error set. */
+static int
+stored_key_equals(PyObject *buffer, uint64_t size, uint64_t mapper_offset, int64_t key_offset, PyObject *key)
+{
+    PyObject *stored, *equal;
+    int matches;
+
+    if (key_offset == 1)
+        stored = Py_NewRef(Py_None);
+    else {
+        if (key_offset >= 0 ? (uint64_t)key_offset >= size - mapper_offset
+                            : (uint64_t)-(key_offset + 1) >= mapper_offset)
+            return KEY_FOR_PYTHON;
+        stored = decode_value(buffer, (Py_ssize_t)(mapper_offset + (uint64_t)key_offset), VALUE_RTTI);
+        if (stored == NULL)
+            return KEY_ERROR;
+        if (stored == NOT_HANDLED)
+            return KEY_FOR_PYTHON;
+    }
+    equal = PyObject_RichCompare(stored, key, Py_EQ);
+    Py_DECREF(stored);
+    matches = equal != NULL ? PyObject_IsTrue(equal) : -1;
+    Py_XDECREF(equal);
+    if (matches < 0) {
+        if (!PyErr_ExceptionMatches(PyExc_Exception))
+            return KEY_ERROR;
+        PyErr_Clear();              /* the Python method raises it again */
+        return KEY_FOR_PYTHON;
+    }
+    return matches ? KEY_EQUALS : KEY_DIFFERS;
+}
+
 /* An object id mapper's value for `key`: the value of the first row whose stored key equals it
- * (Python's ==, stored key on the left) among the rows of its stable hash, as the Python method
- * finds it.  Like the Python method it reads every row of that hash, so a corrupt stored key
- * there gives the Python method's error even after a match.  SB_IDMAP_DEFER for anything the
- * Python method must answer: a key this module does not hash, a stored key values.c does not
- * decode, an error in ==, a value beyond 63 bits. */
+ * among the rows of its stable hash, as the Python method finds it.  Like the Python method it
+ * reads every row of that hash, so a corrupt stored key there gives the Python method's error
+ * even after a match.  SB_IDMAP_DEFER for anything the Python method must answer: a key this
+ * module does not hash, a stored key stored_key_equals leaves to Python, a value beyond 63 bits. */
 static int64_t
 object_find(KeyLookup *self, PyObject *key)
 {
@@ -310,39 +347,19 @@ object_find(KeyLookup *self, PyObject *key)
         return status < 0 ? SB_IDMAP_DEFER_ERROR : SB_IDMAP_DEFER;
     directory = keys_directory(self);
     for (;;) {
-        int64_t cell = sb_idmap_find_checked(&self->map, directory, hash, start_row), key_offset;
-        uint64_t position;
-        PyObject *stored, *equal;
-        int matches;
+        int64_t cell = sb_idmap_find_checked(&self->map, directory, hash, start_row);
+        int equals;
 
         if (cell < 0)
             return cell == SB_IDMAP_MISSING ? found : SB_IDMAP_DEFER;
         start_row = (uint64_t)cell / 3 + 1;
-        key_offset = (int64_t)sb_idmap_cell(&self->map, cell - 1);
-        if (key_offset == 1)
-            stored = Py_NewRef(Py_None);
-        else {
-            if (key_offset >= 0 ? (uint64_t)key_offset >= self->map.buflen - self->map.mapper_offset
-                                : (uint64_t)-(key_offset + 1) >= self->map.mapper_offset)
-                return SB_IDMAP_DEFER;
-            position = self->map.mapper_offset + (uint64_t)key_offset;
-            stored = decode_value(self->view.obj, (Py_ssize_t)position, VALUE_RTTI);
-            if (stored == NULL)
-                return SB_IDMAP_DEFER_ERROR;
-            if (stored == NOT_HANDLED)
-                return SB_IDMAP_DEFER;
-        }
-        equal = PyObject_RichCompare(stored, key, Py_EQ);
-        Py_DECREF(stored);
-        matches = equal != NULL ? PyObject_IsTrue(equal) : -1;
-        Py_XDECREF(equal);
-        if (matches < 0) {
-            if (!PyErr_ExceptionMatches(PyExc_Exception))
-                return SB_IDMAP_DEFER_ERROR;
-            PyErr_Clear();          /* the Python method raises it again */
+        equals = stored_key_equals(self->view.obj, self->map.buflen, self->map.mapper_offset,
+                                   (int64_t)sb_idmap_cell(&self->map, cell - 1), key);
+        if (equals == KEY_ERROR)
+            return SB_IDMAP_DEFER_ERROR;
+        if (equals == KEY_FOR_PYTHON)
             return SB_IDMAP_DEFER;
-        }
-        if (matches && found == SB_IDMAP_MISSING) {
+        if (equals == KEY_EQUALS && found == SB_IDMAP_MISSING) {
             uint64_t value = sb_idmap_cell(&self->map, cell);
             if (value > (uint64_t)INT64_MAX)
                 return SB_IDMAP_DEFER;
@@ -905,6 +922,90 @@ static PyTypeObject BoundKeyed_Type = {
     .tp_getset = bound_getset,
 };
 
+/* -- object_index_find ------------------------------------------------------------------- */
+
+/* object_index_find(buffer, offset, key): the value of `key` in the object id mapper at `offset`
+ * (a dict's key index, FORMAT.md §8.4), None when it holds no equal key, NotImplemented when the
+ * Python method must answer.  As ObjectIndexView.get: the first row of the key's stable hash
+ * whose stored key equals it.  No handle is kept: a dict's index is read where it lies, once. */
+static PyObject *
+object_index_find(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer view;
+    const unsigned char *data;
+    uint64_t size, offset, count, index_position, index, hash, low, high;
+    Py_ssize_t signed_offset;
+    PyObject *answer = Py_NotImplemented;
+    int status;
+
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "object_index_find(buffer, offset, key) takes 3 arguments, not %zd", nargs);
+        return NULL;
+    }
+    status = stable_hash_of(args[2], &hash);
+    if (status != 0)
+        return status < 0 ? NULL : Py_NewRef(Py_NotImplemented);
+    signed_offset = PyLong_Check(args[1]) ? PyLong_AsSsize_t(args[1]) : -1;
+    if (signed_offset < 0) {
+        PyErr_Clear();
+        return Py_NewRef(Py_NotImplemented);
+    }
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) {
+        if (!PyErr_ExceptionMatches(PyExc_Exception))
+            return NULL;
+        PyErr_Clear();
+        return Py_NewRef(Py_NotImplemented);
+    }
+    data = (const unsigned char *)view.buf;
+    size = (uint64_t)view.len;
+    offset = (uint64_t)signed_offset;
+    if (offset > size || size - offset < 16)
+        goto done;
+    count = load_u64(data + offset);
+    index_position = load_u64(data + offset + 8);
+    if (index_position < 16 || index_position > size - offset)
+        goto done;
+    index = offset + index_position;
+    if (count > (size - index) / 24)
+        goto done;
+    low = 0;
+    high = count;
+    while (low < high) {                            /* the first row of hash >= the key's */
+        uint64_t middle = low + (high - low) / 2;
+        if (load_u64(data + index + 24 * middle) < hash)
+            low = middle + 1;
+        else
+            high = middle;
+    }
+    answer = Py_None;
+    for (; low < count && load_u64(data + index + 24 * low) == hash; low++) {
+        const unsigned char *row = data + index + 24 * low;
+        int equals = stored_key_equals(args[0], size, offset, load_i64(row + 8), args[2]);
+        if (equals == KEY_ERROR) {
+            PyBuffer_Release(&view);
+            return NULL;
+        }
+        if (equals == KEY_FOR_PYTHON) {
+            answer = Py_NotImplemented;
+            break;
+        }
+        if (equals == KEY_EQUALS) {
+            answer = PyLong_FromUnsignedLongLong(load_u64(row + 16));
+            PyBuffer_Release(&view);
+            return answer;
+        }
+    }
+done:
+    PyBuffer_Release(&view);
+    return Py_NewRef(answer);
+}
+
+static PyMethodDef lookups_functions[] = {
+    {"object_index_find", (PyCFunction)(void (*)(void))object_index_find, METH_FASTCALL,
+     "object_index_find(buffer, offset, key) -> value, None (missing) or NotImplemented (for Python)"},
+    {NULL}
+};
+
 int
 lookups_add_to_module(PyObject *module)
 {
@@ -915,7 +1016,8 @@ lookups_add_to_module(PyObject *module)
     values_name = PyUnicode_InternFromString("_values");
     if (keys_name == NULL || values_name == NULL)
         return -1;
-    if (PyModule_AddObjectRef(module, "KeyLookup", (PyObject *)&KeyLookup_Type) < 0
+    if (PyModule_AddFunctions(module, lookups_functions) < 0
+            || PyModule_AddObjectRef(module, "KeyLookup", (PyObject *)&KeyLookup_Type) < 0
             || PyModule_AddObjectRef(module, "KeyedMethod", (PyObject *)&KeyedMethod_Type) < 0
             || PyModule_AddIntConstant(module, "MAPPER_GET", MAPPER_GET) < 0
             || PyModule_AddIntConstant(module, "MAPPER_GETITEM", MAPPER_GETITEM) < 0

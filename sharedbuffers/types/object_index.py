@@ -13,6 +13,7 @@ column and compare the decoded keys of equal-hash rows with ``==``.
 """
 import struct
 
+from .. import _native
 from ..buffers import out_of_bounds
 from ..packing import PackContext
 from ..stable_hash import stable_hash
@@ -111,7 +112,17 @@ class ObjectIndexView:
             yield self.key_at(key_offset), value
 
     def get(self, key, default=None):
-        """The value of the first row whose key equals ``key``."""
+        """The value of the first row whose key equals ``key``.
+
+        With the C module the whole search is one call (``object_index_find`` in
+        ``_native/lookups.c``); it leaves to the code below every key it does not hash and
+        every stored key it does not decode, which then give their values or errors here.
+        """
+        native = _native.objects
+        if native is not None:
+            found = native.object_index_find(self.buffer, self.offset, key)
+            if found is not NotImplemented:
+                return default if found is None else found
         try:
             wanted = stable_hash(key)
         except TypeError:

@@ -328,6 +328,14 @@ class proxied_dict(VariableCodec, collections.abc.Mapping):
             raise KeyError(key)
         return self._values[number]
 
+    # get and `in` without Mapping's try/except around __getitem__ (a lookup is one C call)
+    def get(self, key, default=None):
+        number = self._dict.index.get(key, _MISSING)
+        return default if number is _MISSING else self._values[number]
+
+    def __contains__(self, key):
+        return self._dict.index.get(key, _MISSING) is not _MISSING
+
     def __len__(self):
         return self._dict.index.count
 
