@@ -11,7 +11,7 @@ from unittest import mock
 import pytest
 
 from sharedbuffers import _native, rtti
-from sharedbuffers.mapped_struct import Schema, mapped_object
+from sharedbuffers.mapped_struct import Schema, mapped_object, proxied_dict, proxied_frozenset, proxied_list
 
 
 class Holder:
@@ -67,3 +67,42 @@ def read_fields():
 @pytest.mark.benchmark(group='fields')
 def test_dict_object_and_tuple_fields_of_a_fresh_proxy(benchmark):
     assert benchmark(read_fields) == (HOLDER.table, HOLDER.anything, HOLDER.pair)
+
+
+# -- proxied containers: lookups inside a value without decoding it ----------------------------
+
+class Lazy:
+    __slot_types__ = {'attrs': proxied_dict, 'members': proxied_frozenset, 'numbers': proxied_list}
+    __slots__ = tuple(__slot_types__)
+
+
+LAZY_SCHEMA = Schema.from_typed_slots(Lazy)
+LAZY = Lazy()
+LAZY.attrs = {'key%d' % number: number for number in range(10000)}
+LAZY.members = frozenset(range(0, 999999, 3))
+LAZY.numbers = list(range(1000))
+LAZY_PROXY = LAZY_SCHEMA.unpack_from(bytes(LAZY_SCHEMA.pack(LAZY)), 0)
+AS_SET = frozenset(LAZY.members)
+
+
+@pytest.mark.benchmark(group='proxied containers')
+def test_proxied_dict_get(benchmark):
+    attrs = LAZY_PROXY.attrs
+    assert benchmark(attrs.get, 'key777') == 777
+
+
+@pytest.mark.benchmark(group='proxied containers')
+def test_proxied_frozenset_membership(benchmark):
+    members = LAZY_PROXY.members
+    assert benchmark(members.__contains__, 300003)
+
+
+@pytest.mark.benchmark(group='proxied containers')
+def test_proxied_frozenset_membership_baseline_frozenset(benchmark):
+    assert benchmark(AS_SET.__contains__, 300003)
+
+
+@pytest.mark.benchmark(group='proxied containers')
+def test_proxied_list_iteration(benchmark):
+    numbers = LAZY_PROXY.numbers
+    assert benchmark(list, numbers) == LAZY.numbers

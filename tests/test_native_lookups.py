@@ -4,6 +4,7 @@ A mapper or mapping opened while the C module is switched off has no ``_keys`` a
 Python methods; both must answer every key alike (found, missing, keys of other types, values
 beyond 63 bits, compressed stored keys, corrupt rows), errors included.
 """
+import struct
 from unittest import mock
 
 import pytest
@@ -14,7 +15,7 @@ from sharedbuffers.mapped_struct import (
     ApproxStringId32MultiMapper, ApproxStringIdMultiMapper, MappedArrayProxyBase, MappedMappingProxyBase,
     MappedMultiMappingProxyBase, NumericId32Mapper, NumericId32MultiMapper, NumericIdMapper, NumericIdMultiMapper,
     ObjectIdMapper, Schema, StringId32Mapper, StringId32MultiMapper, StringIdMapper, StringIdMultiMapper,
-    proxied_dict)
+    proxied_dict, proxied_frozenset)
 
 pytestmark = pytest.mark.native_only
 
@@ -513,3 +514,51 @@ def test_object_index_find_validates_and_defers():
     assert find(bytes(8), 0, 'key') is NotImplemented         # header outside the buffer
     assert find(packed_table({'a': 1}), -1, 'a') is NotImplemented
     assert find(packed_table({'a': 1}), 0, [1]) is NotImplemented    # not hashed in C
+
+
+# -- membership in a proxied frozenset of numbers (lookups.c: numbers_contain) -------------------
+
+class Members:
+    __slot_types__ = {'members': proxied_frozenset}
+    __slots__ = ('members',)
+
+
+MEMBERS_SCHEMA = Schema.from_typed_slots(Members)
+
+number_sets = (st.frozensets(st.integers(120, 255), max_size=40) | st.frozensets(st.integers(-128, 127), max_size=40)
+               | st.frozensets(st.integers(0, 65535), max_size=40) | st.frozensets(st.integers(-2**15, 2**15), max_size=40)
+               | st.frozensets(st.integers(-2**31, 2**31), max_size=40) | st.frozensets(st.integers(0, 2**32 - 1), max_size=40)
+               | st.frozensets(st.integers(-2**63, 2**63 - 1), max_size=40)
+               | st.frozensets(st.integers(2**63, 2**64 - 1), min_size=1, max_size=40)
+               | st.frozensets(st.floats(allow_nan=False), max_size=40))
+probes = st.integers(-2**70, 2**70) | st.floats() | st.booleans() | st.sampled_from([0, -1, 255, 256, 2**63, 2**64, 3.0])
+
+
+def membership(buffer, items, pure):
+    def run():
+        members = MEMBERS_SCHEMA.unpack_from(buffer, 0).members
+        return [outcome(lambda: item in members) for item in items]
+    if not pure:
+        return run()
+    with mock.patch.object(_native, 'objects', None):
+        return run()
+
+
+@settings(max_examples=150, deadline=None)
+@given(number_sets, st.lists(probes, max_size=10))
+def test_number_set_membership_answers_as_the_python_bisect(members, extra):
+    holder = Members()
+    holder.members = members
+    buffer = bytes(MEMBERS_SCHEMA.pack(holder))
+    items = list(members) + [member + 1 for member in members] + extra
+    assert membership(buffer, items, False) == membership(buffer, items, True)
+
+
+def test_float32_arrays_and_damaged_headers_answer_as_the_python_bisect():
+    numbers = sorted({0.5, -2.25, 3.0, 1e30})
+    body = b'f' + len(numbers).to_bytes(7, 'little') + struct.pack('=%df' % len(numbers), *numbers)
+    find = _native.objects.numbers_contain
+    assert [find(body, 0, item) for item in (0.5, 3.0, 3, 2.0)] == [True, True, NotImplemented, False]
+    for cut in range(len(body)):        # the numbers no longer fit: the Python code raises its error
+        assert find(body[:cut], 0, 0.5) is NotImplemented
+    assert find(body, -1, 0.5) is NotImplemented and find(body, 2**70, 0.5) is NotImplemented

@@ -1000,7 +1000,161 @@ done:
     return Py_NewRef(answer);
 }
 
+/* -- numbers_contain ---------------------------------------------------------------------- */
+
+/* The number at `p` of integer code `code`, as int64 (every code but 'Q') or uint64 ('Q'). */
+static inline int64_t
+signed_number(char code, const unsigned char *p)
+{
+    switch (code) {
+    case 'b': return (int8_t)p[0];
+    case 'B': return p[0];
+    case 'h': { int16_t v; memcpy(&v, p, 2); return v; }
+    case 'H': return load_u16(p);
+    case 'i': { int32_t v; memcpy(&v, p, 4); return v; }
+    case 'I': return load_u32(p);
+    default: return load_i64(p);
+    }
+}
+
+static inline double
+float_number(char code, const unsigned char *p)
+{
+    if (code == 'f') {
+        float v;
+        memcpy(&v, p, 4);
+        return v;
+    }
+    else {
+        double v;
+        memcpy(&v, p, 8);
+        return v;
+    }
+}
+
+/* numbers_contain(buffer, offset, item): whether the sorted numeric array whose sequence header
+ * is at `offset` (a proxied frozenset's, FORMAT.md §4.5) holds `item`, by bisect_left and ==
+ * exactly as proxied_frozenset's Python code does; NotImplemented for the cases that code must
+ * answer (an item that is not an exact int for an integer array or an exact float for a float
+ * array, a header this function does not read). */
+static PyObject *
+numbers_contain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    ByteSpan span;
+    Py_ssize_t offset, length, data, size, low, high;
+    PyObject *item, *answer = Py_NotImplemented;
+    char code;
+
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "numbers_contain(buffer, offset, item) takes 3 arguments, not %zd", nargs);
+        return NULL;
+    }
+    item = args[2];
+    offset = PyLong_Check(args[1]) ? PyLong_AsSsize_t(args[1]) : -1;
+    if (offset < 0) {
+        PyErr_Clear();
+        return Py_NewRef(Py_NotImplemented);
+    }
+    if (span_open(args[0], &span) < 0) {
+        if (!PyErr_ExceptionMatches(PyExc_Exception))
+            return NULL;
+        PyErr_Clear();
+        return Py_NewRef(Py_NotImplemented);
+    }
+    if (!in_bounds(offset, 8, span.size))
+        goto done;
+    code = (char)span.data[offset];
+    switch (code) {
+    case 'B': case 'b': case 'H': case 'h': case 'i': case 'I':
+        length = (Py_ssize_t)(load_u32(span.data + offset) >> 8);
+        if (length == 0xFFFFFF)
+            goto done;          /* the long form */
+        data = offset + 4;
+        break;
+    case 'q': case 'Q': case 'd': case 'f': {
+        uint64_t header = load_u64(span.data + offset) >> 8;
+        if (header > (uint64_t)PY_SSIZE_T_MAX)
+            goto done;
+        length = (Py_ssize_t)header;
+        data = offset + 8;
+        break;
+    }
+    default:
+        goto done;
+    }
+    size = code_size(code);
+    if (data > span.size || length > (span.size - data) / size)
+        goto done;
+    low = 0;
+    high = length;
+    if (code == 'd' || code == 'f') {
+        double wanted;
+        if (!PyFloat_CheckExact(item))
+            goto done;
+        wanted = PyFloat_AS_DOUBLE(item);
+        while (low < high) {
+            Py_ssize_t middle = low + (high - low) / 2;
+            if (float_number(code, span.data + data + middle * size) < wanted)
+                low = middle + 1;
+            else
+                high = middle;
+        }
+        answer = (low < length && float_number(code, span.data + data + low * size) == wanted) ? Py_True : Py_False;
+    }
+    else {
+        long long wanted;
+        int overflow;
+        if (!PyLong_CheckExact(item))
+            goto done;
+        wanted = PyLong_AsLongLongAndOverflow(item, &overflow);
+        if (wanted == -1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            goto done;
+        }
+        if (code == 'Q') {
+            unsigned long long unsigned_wanted;
+            if (overflow < 0 || (overflow == 0 && wanted < 0)) {
+                answer = Py_False;              /* below every uint64 */
+                goto done;
+            }
+            unsigned_wanted = overflow ? PyLong_AsUnsignedLongLong(item) : (unsigned long long)wanted;
+            if (unsigned_wanted == (unsigned long long)-1 && PyErr_Occurred()) {
+                PyErr_Clear();
+                answer = Py_False;              /* above every uint64 */
+                goto done;
+            }
+            while (low < high) {
+                Py_ssize_t middle = low + (high - low) / 2;
+                if (load_u64(span.data + data + middle * size) < unsigned_wanted)
+                    low = middle + 1;
+                else
+                    high = middle;
+            }
+            answer = (low < length && load_u64(span.data + data + low * size) == unsigned_wanted) ? Py_True : Py_False;
+        }
+        else {
+            if (overflow) {
+                answer = Py_False;              /* beyond every int64 */
+                goto done;
+            }
+            while (low < high) {
+                Py_ssize_t middle = low + (high - low) / 2;
+                if (signed_number(code, span.data + data + middle * size) < wanted)
+                    low = middle + 1;
+                else
+                    high = middle;
+            }
+            answer = (low < length && signed_number(code, span.data + data + low * size) == wanted) ? Py_True : Py_False;
+        }
+    }
+done:
+    span_close(&span);
+    return Py_NewRef(answer);
+}
+
 static PyMethodDef lookups_functions[] = {
+    {"numbers_contain", (PyCFunction)(void (*)(void))numbers_contain, METH_FASTCALL,
+     "numbers_contain(buffer, offset, item) -> whether a sorted numeric array holds item, or NotImplemented"},
     {"object_index_find", (PyCFunction)(void (*)(void))object_index_find, METH_FASTCALL,
      "object_index_find(buffer, offset, key) -> value, None (missing) or NotImplemented (for Python)"},
     {NULL}

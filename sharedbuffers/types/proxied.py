@@ -7,8 +7,10 @@ reading twice can never hand out a shared, mutated object.
 """
 import bisect
 import collections.abc
+import itertools
 import struct
 
+from .. import _native
 from .._facade import public
 from ..buffers import as_byte_buffer
 from ..stable_hash import stable_hash
@@ -28,24 +30,41 @@ _ELEMENT_SIZES[ord('T')] = 4
 _ELEMENT_SIZES[ord('t')] = 8
 
 
+_POINTER_CODES = frozenset(b'Tt')
+_NUMBERS_PER_CALL = 4096
+
+
 class _SequenceView:
     """Element access to the sequence at an offset, by underlying index."""
-    __slots__ = ('buffer', 'offset', 'code', 'data', 'length', '_read', '_size')
+    __slots__ = ('buffer', 'offset', 'code', 'data', 'length', 'numeric', '_read', '_size')
 
     def __init__(self, buffer, offset):
         self.buffer = buffer
         self.offset = offset
         self.code, self.length, self.data = sequence_layout(buffer, offset)
+        self.numeric = self.code not in _POINTER_CODES
         self._read = _ELEMENT_READERS[self.code]
         self._size = _ELEMENT_SIZES[self.code]
 
     def element(self, index):
         raw = self._read(self.buffer, self.data + index * self._size)[0]
-        if self.code != ord('T') and self.code != ord('t'):
+        if self.numeric:
             return raw
         if raw == _NONE_POINTER:
             return None
         return rtti().read_object(self.buffer, self.offset + raw)
+
+    def numbers(self, start, stop):
+        """Elements start..stop-1 of a numeric array, as a tuple made by one struct call."""
+        return struct.unpack_from('=%d%s' % (stop - start, chr(self.code)), self.buffer,
+                                  self.data + start * self._size)
+
+    def number_items(self):
+        """A numeric array as a memoryview of its numbers: indexing, and bisect over it, run in C.
+
+        A temporary: kept, it would hold an export of the buffer (an mmap could not close)."""
+        end = self.data + self.length * self._size
+        return memoryview(self.buffer)[self.data:end].cast(chr(self.code))
 
 
 @public
@@ -86,9 +105,13 @@ class proxied_list(VariableCodec, collections.abc.Sequence):
         return self._view.element(self._range[index])
 
     def __iter__(self):
-        element = self._view.element
-        for index in self._range:
-            yield element(index)
+        view, indexes = self._view, self._range
+        if view.numeric and indexes.step == 1:      # numbers: a chunk per struct call, chained in C
+            stop = indexes.stop
+            return itertools.chain.from_iterable(
+                view.numbers(start, min(start + _NUMBERS_PER_CALL, stop))
+                for start in range(indexes.start, stop, _NUMBERS_PER_CALL))
+        return map(view.element, indexes)
 
     def iter(self, proxy_into=None, mask=None):
         """The elements, or those whose ``mask`` entry is true."""
@@ -217,8 +240,14 @@ class proxied_frozenset(VariableCodec, collections.abc.Set):
         if view.code == ord('T') or view.code == ord('t'):
             return self._contains_by_hash(item)
         if isinstance(item, (bool, int, float)) and item == item:
-            position = bisect.bisect_left(_Elements(view), item)
-            return position < view.length and view.element(position) == item
+            native = _native.objects
+            if native is not None:      # the same bisect over typed numbers, in C
+                found = native.numbers_contain(view.buffer, view.offset, item)
+                if found is not NotImplemented:
+                    return found
+            numbers = view.number_items()
+            position = bisect.bisect_left(numbers, item)
+            return position < view.length and numbers[position] == item
         return False
 
     def _contains_by_hash(self, item):
@@ -269,27 +298,16 @@ class proxied_frozenset(VariableCodec, collections.abc.Set):
         return (frozenset, (frozenset(self),))
 
 
-class _Elements:
-    """Sequence adapter for bisect: element i of a sorted numeric array."""
-    __slots__ = ('view',)
+class _ElementHashes:
+    """Sequence adapter for bisect: the stable hash of element i of a hash-ordered table."""
+    __slots__ = ('view', 'hash')
 
-    def __init__(self, view):
+    def __init__(self, view, hash_function):
         self.view = view
+        self.hash = hash_function
 
     def __len__(self):
         return self.view.length
-
-    def __getitem__(self, index):
-        return self.view.element(index)
-
-
-class _ElementHashes(_Elements):
-    """Sequence adapter for bisect: the stable hash of element i of a hash-ordered table."""
-    __slots__ = ('hash',)
-
-    def __init__(self, view, hash_function):
-        super().__init__(view)
-        self.hash = hash_function
 
     def __getitem__(self, index):
         return self.hash(self.view.element(index))
