@@ -1032,6 +1032,23 @@ float_number(char code, const unsigned char *p)
     }
 }
 
+/* bisect_left over `count` numbers read by `read(i)` for `wanted`, then whether number `low`
+ * equals it: the steps of Python's bisect_left and ==, on C numbers of one type. */
+#define SORTED_NUMBERS_HOLD(count, read, wanted, result) do {      \
+        Py_ssize_t low_ = 0, high_ = (count);                      \
+        while (low_ < high_) {                                     \
+            Py_ssize_t i = low_ + (high_ - low_) / 2;              \
+            if ((read) < (wanted))                                 \
+                low_ = i + 1;                                      \
+            else                                                   \
+                high_ = i;                                         \
+        }                                                          \
+        {                                                          \
+            Py_ssize_t i = low_;                                   \
+            (result) = low_ < (count) && (read) == (wanted);       \
+        }                                                          \
+    } while (0)
+
 /* numbers_contain(buffer, offset, item): whether the sorted numeric array whose sequence header
  * is at `offset` (a proxied frozenset's, FORMAT.md §4.5) holds `item`, by bisect_left and ==
  * exactly as proxied_frozenset's Python code does; NotImplemented for the cases that code must
@@ -1041,9 +1058,11 @@ static PyObject *
 numbers_contain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     ByteSpan span;
-    Py_ssize_t offset, length, data, size, low, high;
+    Py_ssize_t offset, length, data, size;
     PyObject *item, *answer = Py_NotImplemented;
+    const unsigned char *numbers;
     char code;
+    int found;
 
     if (nargs != 3) {
         PyErr_Format(PyExc_TypeError, "numbers_contain(buffer, offset, item) takes 3 arguments, not %zd", nargs);
@@ -1061,49 +1080,20 @@ numbers_contain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Clear();
         return Py_NewRef(Py_NotImplemented);
     }
-    if (!in_bounds(offset, 8, span.size))
+    if (numeric_layout(&span, offset, &code, &length, &data) < 0)
         goto done;
-    code = (char)span.data[offset];
-    switch (code) {
-    case 'B': case 'b': case 'H': case 'h': case 'i': case 'I':
-        length = (Py_ssize_t)(load_u32(span.data + offset) >> 8);
-        if (length == 0xFFFFFF)
-            goto done;          /* the long form */
-        data = offset + 4;
-        break;
-    case 'q': case 'Q': case 'd': case 'f': {
-        uint64_t header = load_u64(span.data + offset) >> 8;
-        if (header > (uint64_t)PY_SSIZE_T_MAX)
-            goto done;
-        length = (Py_ssize_t)header;
-        data = offset + 8;
-        break;
-    }
-    default:
-        goto done;
-    }
     size = code_size(code);
-    if (data > span.size || length > (span.size - data) / size)
-        goto done;
-    low = 0;
-    high = length;
+    numbers = span.data + data;
     if (code == 'd' || code == 'f') {
         double wanted;
         if (!PyFloat_CheckExact(item))
             goto done;
         wanted = PyFloat_AS_DOUBLE(item);
-        while (low < high) {
-            Py_ssize_t middle = low + (high - low) / 2;
-            if (float_number(code, span.data + data + middle * size) < wanted)
-                low = middle + 1;
-            else
-                high = middle;
-        }
-        answer = (low < length && float_number(code, span.data + data + low * size) == wanted) ? Py_True : Py_False;
+        SORTED_NUMBERS_HOLD(length, float_number(code, numbers + i * size), wanted, found);
     }
     else {
-        long long wanted;
         int overflow;
+        long long wanted;
         if (!PyLong_CheckExact(item))
             goto done;
         wanted = PyLong_AsLongLongAndOverflow(item, &overflow);
@@ -1111,42 +1101,24 @@ numbers_contain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             PyErr_Clear();
             goto done;
         }
-        if (code == 'Q') {
-            unsigned long long unsigned_wanted;
-            if (overflow < 0 || (overflow == 0 && wanted < 0)) {
-                answer = Py_False;              /* below every uint64 */
-                goto done;
-            }
-            unsigned_wanted = overflow ? PyLong_AsUnsignedLongLong(item) : (unsigned long long)wanted;
-            if (unsigned_wanted == (unsigned long long)-1 && PyErr_Occurred()) {
-                PyErr_Clear();
-                answer = Py_False;              /* above every uint64 */
-                goto done;
-            }
-            while (low < high) {
-                Py_ssize_t middle = low + (high - low) / 2;
-                if (load_u64(span.data + data + middle * size) < unsigned_wanted)
-                    low = middle + 1;
-                else
-                    high = middle;
-            }
-            answer = (low < length && load_u64(span.data + data + low * size) == unsigned_wanted) ? Py_True : Py_False;
+        if (code != 'Q') {
+            found = 0;      /* beyond int64: no int64 equals it */
+            if (!overflow)
+                SORTED_NUMBERS_HOLD(length, signed_number(code, numbers + i * size), wanted, found);
         }
+        else if (overflow < 0 || (overflow == 0 && wanted < 0))
+            found = 0;      /* below every uint64 */
         else {
-            if (overflow) {
-                answer = Py_False;              /* beyond every int64 */
-                goto done;
-            }
-            while (low < high) {
-                Py_ssize_t middle = low + (high - low) / 2;
-                if (signed_number(code, span.data + data + middle * size) < wanted)
-                    low = middle + 1;
-                else
-                    high = middle;
-            }
-            answer = (low < length && signed_number(code, span.data + data + low * size) == wanted) ? Py_True : Py_False;
+            unsigned long long unsigned_wanted = overflow ? PyLong_AsUnsignedLongLong(item)
+                                                          : (unsigned long long)wanted;
+            found = 0;
+            if (unsigned_wanted == (unsigned long long)-1 && PyErr_Occurred())
+                PyErr_Clear();          /* above every uint64 */
+            else
+                SORTED_NUMBERS_HOLD(length, load_u64(numbers + i * size), unsigned_wanted, found);
         }
     }
+    answer = found ? Py_True : Py_False;
 done:
     span_close(&span);
     return Py_NewRef(answer);

@@ -214,6 +214,8 @@ int stable_hash_add_to_module(PyObject *module);
 #define NOT_HANDLED ((PyObject *)1)
 enum value_kind { VALUE_RTTI, VALUE_LIST, VALUE_TUPLE, VALUE_SET, VALUE_DICT };
 PyObject *decode_short_string(const ByteSpan *span, Py_ssize_t position, int as_str);
+int numeric_layout(const ByteSpan *span, Py_ssize_t position, char *code, Py_ssize_t *length,
+                   Py_ssize_t *data);
 PyObject *decode_numeric_sequence(const ByteSpan *span, Py_ssize_t position, int as_tuple);
 PyObject *decode_numeric_frozenset(const ByteSpan *span, Py_ssize_t position);
 /* Any stored value of `kind` at `position` of `buffer`; NULL only for a non-Exception error. */

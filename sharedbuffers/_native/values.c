@@ -75,9 +75,42 @@ decode_short_string(const ByteSpan *span, Py_ssize_t position, int as_str)
     return value;
 }
 
-/* A numeric sequence (FORMAT.md §4.4: codes B b H h i I with a 3-byte length, q Q d f with a
- * 7-byte length) as a new list (a tuple when `as_tuple`), or NOT_HANDLED (pointer tables, the
- * long form, bad data). */
+/* The layout of a numeric sequence (FORMAT.md §4.4: codes B b H h i I with a 3-byte length,
+ * q Q d f with a 7-byte length): 0 with its code, length and data position set, when all of it
+ * lies in the span; -1 for anything else (pointer tables, the long form, bad data). */
+int
+numeric_layout(const ByteSpan *span, Py_ssize_t position, char *code, Py_ssize_t *length, Py_ssize_t *data)
+{
+    if (!in_bounds(position, 4, span->size))
+        return -1;
+    *code = (char)span->data[position];
+    switch (*code) {
+    case 'B': case 'b': case 'H': case 'h': case 'i': case 'I':
+        *length = (Py_ssize_t)(load_u32(span->data + position) >> 8);
+        if (*length == 0xFFFFFF)
+            return -1;
+        *data = position + 4;
+        break;
+    case 'q': case 'Q': case 'd': case 'f': {
+        uint64_t header;
+        if (!in_bounds(position, 8, span->size))
+            return -1;
+        header = load_u64(span->data + position) >> 8;
+        if (header > (uint64_t)PY_SSIZE_T_MAX)
+            return -1;
+        *length = (Py_ssize_t)header;
+        *data = position + 8;
+        break;
+    }
+    default:
+        return -1;
+    }
+    if (*data > span->size || *length > (span->size - *data) / code_size(*code))
+        return -1;
+    return 0;
+}
+
+/* A numeric sequence as a new list (a tuple when `as_tuple`), or NOT_HANDLED. */
 PyObject *
 decode_numeric_sequence(const ByteSpan *span, Py_ssize_t position, int as_tuple)
 {
@@ -85,33 +118,9 @@ decode_numeric_sequence(const ByteSpan *span, Py_ssize_t position, int as_tuple)
     char code;
     PyObject *sequence, **items;
 
-    if (!in_bounds(position, 4, span->size))
+    if (numeric_layout(span, position, &code, &length, &data) < 0)
         return NOT_HANDLED;
-    code = (char)span->data[position];
-    switch (code) {
-    case 'B': case 'b': case 'H': case 'h': case 'i': case 'I':
-        length = (Py_ssize_t)(load_u32(span->data + position) >> 8);
-        if (length == 0xFFFFFF)
-            return NOT_HANDLED;
-        data = position + 4;
-        break;
-    case 'q': case 'Q': case 'd': case 'f': {
-        uint64_t header;
-        if (!in_bounds(position, 8, span->size))
-            return NOT_HANDLED;
-        header = load_u64(span->data + position) >> 8;
-        if (header > (uint64_t)PY_SSIZE_T_MAX)
-            return NOT_HANDLED;
-        length = (Py_ssize_t)header;
-        data = position + 8;
-        break;
-    }
-    default:
-        return NOT_HANDLED;
-    }
     item_size = code_size(code);
-    if (data > span->size || length > (span->size - data) / item_size)
-        return NOT_HANDLED;
     sequence = as_tuple ? PyTuple_New(length) : PyList_New(length);
     if (sequence == NULL)
         return NULL;
