@@ -54,6 +54,10 @@ class _SequenceView:
             return None
         return rtti().read_object(self.buffer, self.offset + raw)
 
+    def read_number(self, index):
+        """Element ``index`` of a numeric array."""
+        return self._read(self.buffer, self.data + index * self._size)[0]
+
     def numbers(self, start, stop):
         """Elements start..stop-1 of a numeric array, as a tuple made by one struct call."""
         return struct.unpack_from('=%d%s' % (stop - start, chr(self.code)), self.buffer,
@@ -97,12 +101,15 @@ class proxied_list(VariableCodec, collections.abc.Sequence):
         return len(self._range)
 
     def __getitem__(self, index):
+        view = self._view
+        if view.numeric and type(index) is int:     # a number: read in place, no element() call
+            return view.read_number(self._range[index])
         if isinstance(index, slice):
             sliced = object.__new__(type(self))
-            sliced._view = self._view
+            sliced._view = view
             sliced._range = self._range[index]
             return sliced
-        return self._view.element(self._range[index])
+        return view.element(self._range[index])
 
     def __iter__(self):
         view, indexes = self._view, self._range
@@ -237,14 +244,14 @@ class proxied_frozenset(VariableCodec, collections.abc.Set):
         if self._bitmap is not None:
             return item in self._bitmap
         view = self._view
-        if view.code == ord('T') or view.code == ord('t'):
+        if not view.numeric:
             return self._contains_by_hash(item)
+        native = _native.objects
+        if native is not None:      # the bisect below, in C, for an exact int or float of the array's kind
+            found = native.numbers_contain(view.buffer, view.offset, item)
+            if found is not NotImplemented:
+                return found
         if isinstance(item, (bool, int, float)) and item == item:
-            native = _native.objects
-            if native is not None:      # the same bisect over typed numbers, in C
-                found = native.numbers_contain(view.buffer, view.offset, item)
-                if found is not NotImplemented:
-                    return found
             numbers = view.number_items()
             position = bisect.bisect_left(numbers, item)
             return position < view.length and numbers[position] == item
