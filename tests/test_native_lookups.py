@@ -1,4 +1,5 @@
-"""Single-key lookups through the C KeyLookup/KeyedMethod (``_native/lookups.c``) and without.
+"""Single-key lookups through the C KeyLookup/KeyedMethod (``_native/lookups.c``) and the searches
+inside stored values (``_native/searches.c``), against the Python methods.
 
 A mapper or mapping opened while the C module is switched off has no ``_keys`` and runs the
 Python methods; both must answer every key alike (found, missing, keys of other types, values
@@ -455,7 +456,7 @@ def test_string_keys_iterate_as_the_python_methods_read_them(keys, damage, kind)
     assert outcome(lambda: list(native.keys())) == outcome(lambda: list(pure.keys()))
 
 
-# -- a dict's key index (lookups.c: object_index_find, under proxied_dict and ObjectIndexView) ----
+# -- a dict's key index (searches.c: object_index_find, under proxied_dict and ObjectIndexView) ----
 
 class Holder:
     __slot_types__ = {'table': proxied_dict}
@@ -516,7 +517,7 @@ def test_object_index_find_validates_and_defers():
     assert find(packed_table({'a': 1}), 0, [1]) is NotImplemented    # not hashed in C
 
 
-# -- membership in a proxied frozenset of numbers (lookups.c: numbers_contain) -------------------
+# -- membership in a proxied frozenset of numbers (searches.c: numbers_contain) -------------------
 
 class Members:
     __slot_types__ = {'members': proxied_frozenset}

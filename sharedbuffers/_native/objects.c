@@ -13,7 +13,8 @@
  * Parts: proxies.c (snapshot proxies and their field readers), items.c (typed array items by
  * number), encoders.c (numeric lists, tuples and sets as the writer stores them), lookups.c
  * (single-key lookups of id mappers and mappings), values.c (RTTI-wrapped values and their
- * containers, decoded), stable_hash.c (the stable hash of keys).
+ * containers, decoded), stable_hash.c (the stable hash of keys), searches.c (searches inside
+ * stored values: a dict's key index, a sorted numeric array).
  *
  * Every function here has a pure-Python twin that gives the same results and raises the same
  * exceptions; SHAREDBUFFERS_PURE=1 (or this module missing) selects the twins, and the test
@@ -37,7 +38,7 @@ PyInit__objects(void)
     if (proxies_add_to_module(module) < 0 || items_add_to_module(module) < 0
             || encoders_add_to_module(module) < 0
             || lookups_add_to_module(module) < 0 || values_add_to_module(module) < 0
-            || stable_hash_add_to_module(module) < 0) {
+            || stable_hash_add_to_module(module) < 0 || searches_add_to_module(module) < 0) {
         Py_DECREF(module);
         return NULL;
     }

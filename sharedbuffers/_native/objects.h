@@ -208,6 +208,7 @@ int encoders_add_to_module(PyObject *module);
 int lookups_add_to_module(PyObject *module);
 int values_add_to_module(PyObject *module);
 int stable_hash_add_to_module(PyObject *module);
+int searches_add_to_module(PyObject *module);
 
 /* values.c: decoders of stored values.  Each returns a new reference, or NOT_HANDLED when the
  * value is one for the Python reader (bad data included: it raises the error that names it). */
@@ -224,6 +225,11 @@ PyObject *decode_value(PyObject *buffer, Py_ssize_t position, int kind);
 /* stable_hash.c: 0 with *hash set, 1 when the Python function must hash `key` (no error set),
  * -1 for a non-Exception error. */
 int stable_hash_of(PyObject *key, uint64_t *hash);
+
+/* searches.c: a stored key of an object id mapper compared with a key (see there); lookups.c's
+ * object mappers use it too. */
+enum { KEY_DIFFERS = 0, KEY_EQUALS = 1, KEY_FOR_PYTHON = 2, KEY_ERROR = -1 };
+int stored_key_equals(PyObject *buffer, uint64_t size, uint64_t mapper_offset, int64_t key_offset, PyObject *key);
 
 /* items.c, for the mapping lookups of lookups.c */
 extern PyTypeObject ItemSequence_Type;

@@ -115,7 +115,7 @@ class ObjectIndexView:
         """The value of the first row whose key equals ``key``.
 
         With the C module the whole search is one call (``object_index_find`` in
-        ``_native/lookups.c``); it leaves to the code below every key it does not hash and
+        ``_native/searches.c``); it leaves to the code below every key it does not hash and
         every stored key it does not decode, which then give their values or errors here.
         """
         native = _native.objects
