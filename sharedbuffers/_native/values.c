@@ -23,13 +23,12 @@
 
 /* Containers nested deeper than this are read by the Python readers (which recurse). */
 #define MAX_NESTING 64
-/* Sequences longer than this find repeated pointers through a dict, not by scanning. */
+/* Pointer tables longer than this find repeated pointers through a PointerIndex, not a scan. */
 #define SCAN_LIMIT 32
 
 typedef struct {
     PyObject *buffer;
-    const unsigned char *data;
-    Py_ssize_t size;
+    ByteSpan span;                      /* its bytes (the export is decode_value's) */
     int depth;
     Py_ssize_t active[MAX_NESTING];     /* RTTI positions of the containers being read */
 } Decoding;
@@ -196,7 +195,7 @@ decode_leaf(Decoding *d, Py_ssize_t position)
 static Py_ssize_t
 target_of(const Decoding *d, Py_ssize_t base, int64_t pointer)
 {
-    if (pointer >= 0 ? pointer >= (int64_t)(d->size - base) : pointer < -(int64_t)base)
+    if (pointer >= 0 ? pointer >= (int64_t)(d->span.size - base) : pointer < -(int64_t)base)
         return -1;
     return base + (Py_ssize_t)pointer;
 }
@@ -306,13 +305,13 @@ decode_pointer_table(Decoding *d, Py_ssize_t position, int width, int as_tuple)
     PointerIndex index = {NULL, NULL, 0};
     int64_t highest = INT64_MIN;
 
-    if (!in_bounds(position, 8, d->size))
+    if (!in_bounds(position, 8, d->span.size))
         return NOT_HANDLED;
-    header = load_u64(d->data + position) >> 8;
-    if (header > (uint64_t)((d->size - position - 8) / width))
+    header = load_u64(d->span.data + position) >> 8;
+    if (header > (uint64_t)((d->span.size - position - 8) / width))
         return NOT_HANDLED;
     length = (Py_ssize_t)header;
-    pointers = d->data + position + 8;
+    pointers = d->span.data + position + 8;
     sequence = as_tuple ? PyTuple_New(length) : PyList_New(length);
     if (sequence == NULL)
         return give_up();
@@ -362,20 +361,16 @@ fail:
 static PyObject *
 decode_sequence(Decoding *d, Py_ssize_t position, int as_tuple)
 {
-    ByteSpan span;
     PyObject *sequence;
 
-    if (!in_bounds(position, 4, d->size))
+    if (!in_bounds(position, 4, d->span.size))
         return NOT_HANDLED;
-    switch (d->data[position]) {
+    switch (d->span.data[position]) {
     case 'T': return decode_pointer_table(d, position, 4, as_tuple);
     case 't': return decode_pointer_table(d, position, 8, as_tuple);
     default: break;
     }
-    span.data = d->data;
-    span.size = d->size;
-    span.has_view = 0;
-    sequence = decode_numeric_sequence(&span, position, as_tuple);
+    sequence = decode_numeric_sequence(&d->span, position, as_tuple);
     return sequence != NULL ? sequence : give_up();
 }
 
@@ -385,14 +380,10 @@ decode_set(Decoding *d, Py_ssize_t position)
 {
     PyObject *members, *set;
 
-    if (!in_bounds(position, 1, d->size))
+    if (!in_bounds(position, 1, d->span.size))
         return NOT_HANDLED;
-    if (d->data[position] == 'm' || d->data[position] == 'M') {
-        ByteSpan span;
-        span.data = d->data;
-        span.size = d->size;
-        span.has_view = 0;
-        set = decode_numeric_frozenset(&span, position);
+    if (d->span.data[position] == 'm' || d->span.data[position] == 'M') {
+        set = decode_numeric_frozenset(&d->span, position);
         return set != NULL ? set : give_up();
     }
     members = decode_sequence(d, position, 0);
@@ -412,18 +403,18 @@ decode_dict(Decoding *d, Py_ssize_t position)
     uint64_t count, index_position, values_position;
     PyObject *values, *result;
 
-    if (!in_bounds(position, 8 + 16, d->size))
+    if (!in_bounds(position, 8 + 16, d->span.size))
         return NOT_HANDLED;
     mapper = position + 8;
-    count = load_u64(d->data + mapper);
-    index_position = load_u64(d->data + mapper + 8);
-    if (index_position < 16 || index_position > (uint64_t)(d->size - mapper))
+    count = load_u64(d->span.data + mapper);
+    index_position = load_u64(d->span.data + mapper + 8);
+    if (index_position < 16 || index_position > (uint64_t)(d->span.size - mapper))
         return NOT_HANDLED;
     index = mapper + (Py_ssize_t)index_position;
-    if (count > (uint64_t)((d->size - index) / 24))
+    if (count > (uint64_t)((d->span.size - index) / 24))
         return NOT_HANDLED;
-    values_position = load_u64(d->data + position);
-    if (values_position > (uint64_t)(d->size - position))
+    values_position = load_u64(d->span.data + position);
+    if (values_position > (uint64_t)(d->span.size - position))
         return NOT_HANDLED;
     values = decode_sequence(d, position + (Py_ssize_t)values_position, 0);
     if (values == NULL || values == NOT_HANDLED)
@@ -432,7 +423,7 @@ decode_dict(Decoding *d, Py_ssize_t position)
     if (result == NULL)
         goto fail;
     for (row = 0; row < (Py_ssize_t)count; row++) {
-        const unsigned char *entry = d->data + index + 24 * row;
+        const unsigned char *entry = d->span.data + index + 24 * row;
         int64_t key_offset = load_i64(entry + 8);
         uint64_t number = load_u64(entry + 16);
         PyObject *key;
@@ -483,7 +474,7 @@ decode_container(Decoding *d, Py_ssize_t position, unsigned char code)
     for (i = 0; i < d->depth; i++)
         if (d->active[i] == position)
             return NOT_HANDLED;         /* contains itself: the Python reader says so */
-    if (d->depth == MAX_NESTING || position > d->size - 8)
+    if (d->depth == MAX_NESTING || position > d->span.size - 8)
         return NOT_HANDLED;
     d->active[d->depth++] = position;
     switch (code) {
@@ -504,32 +495,27 @@ decode_rtti(Decoding *d, Py_ssize_t position)
     unsigned char code;
     PyObject *value;
 
-    if (position < 0 || position >= d->size)
+    if (position < 0 || position >= d->span.size)
         return NOT_HANDLED;
-    code = d->data[position];
+    code = d->span.data[position];
     switch (code) {
     case 'B': case 'b': case 'H': case 'h': case 'I': case 'i': case 'Q': case 'q':
     case 'd': case 'f':
-        if (!in_bounds(position + 1, code_size((char)code), d->size))
+        if (!in_bounds(position + 1, code_size((char)code), d->span.size))
             return NOT_HANDLED;
-        value = decode_number((char)code, d->data + position + 1);
+        value = decode_number((char)code, d->span.data + position + 1);
         return value != NULL ? value : give_up();
     case 'T':
-        if (!in_bounds(position + 1, 1, d->size))
+        if (!in_bounds(position + 1, 1, d->span.size))
             return NOT_HANDLED;
-        return PyBool_FromLong(d->data[position + 1] != 0);
-    case 's': case 'u': {
-        ByteSpan span;
-        if (position > d->size - 8)
+        return PyBool_FromLong(d->span.data[position + 1] != 0);
+    case 's': case 'u':
+        if (position > d->span.size - 8)
             return NOT_HANDLED;
-        span.data = d->data;
-        span.size = d->size;
-        span.has_view = 0;
-        value = decode_short_string(&span, position + 8, code == 'u');
+        value = decode_short_string(&d->span, position + 8, code == 'u');
         if (value == NOT_HANDLED)       /* long, compressed or not UTF-8: still a leaf */
             return decode_leaf(d, position);
         return value != NULL ? value : give_up();
-    }
     case 'e': case 't': case 'Z': case 'm':
         return decode_container(d, position, code);
     default:
@@ -549,17 +535,18 @@ decode_value(PyObject *buffer, Py_ssize_t position, int kind)
     /* An export of its own, held while leaf readers run Python code (which may let another
      * thread try to close or resize the buffer: that then fails instead of freeing it). */
     if (PyBytes_CheckExact(buffer)) {
-        d.data = (const unsigned char *)PyBytes_AS_STRING(buffer);
-        d.size = PyBytes_GET_SIZE(buffer);
+        d.span.data = (const unsigned char *)PyBytes_AS_STRING(buffer);
+        d.span.size = PyBytes_GET_SIZE(buffer);
         view.obj = NULL;
     }
     else {
         if (PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE) < 0)
             return give_up();
-        d.data = (const unsigned char *)view.buf;
-        d.size = view.len;
+        d.span.data = (const unsigned char *)view.buf;
+        d.span.size = view.len;
     }
     d.buffer = buffer;
+    d.span.has_view = 0;
     d.depth = 0;
     switch (kind) {
     case VALUE_RTTI: value = decode_rtti(&d, position); break;

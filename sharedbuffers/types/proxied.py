@@ -262,7 +262,7 @@ class proxied_frozenset(VariableCodec, collections.abc.Set):
             wanted = stable_hash(item)
         except TypeError:
             return False
-        hashes = _ElementHashes(self._view, stable_hash)
+        hashes = _ElementHashes(self._view)
         position = bisect.bisect_left(hashes, wanted)
         while position < self._view.length and hashes[position] == wanted:
             if self._view.element(position) == item:
@@ -307,17 +307,16 @@ class proxied_frozenset(VariableCodec, collections.abc.Set):
 
 class _ElementHashes:
     """Sequence adapter for bisect: the stable hash of element i of a hash-ordered table."""
-    __slots__ = ('view', 'hash')
+    __slots__ = ('view',)
 
-    def __init__(self, view, hash_function):
+    def __init__(self, view):
         self.view = view
-        self.hash = hash_function
 
     def __len__(self):
         return self.view.length
 
     def __getitem__(self, index):
-        return self.hash(self.view.element(index))
+        return stable_hash(self.view.element(index))
 
 
 @public
