@@ -10,12 +10,10 @@ median of the rounds in ns per lookup, and the ratio new/1.2.3 (lower is better)
 import argparse
 import json
 import os
-import statistics
-import subprocess
-import sys
+
+import reference_rounds
 
 HERE = os.path.abspath(__file__)
-DEFAULT_REFERENCE = os.path.join(os.environ.get('SB_BENCH_DIR', '/tmp/sb-bench'), 'ref', 'bin', 'python')
 
 
 def worker(count):
@@ -55,36 +53,15 @@ def worker(count):
     print(json.dumps(results))
 
 
-def run(python, count, extra_env=None, cwd=None):
-    env = dict(os.environ, **(extra_env or {}))
-    output = subprocess.run([python, HERE, '--worker', '--keys', str(count)], env=env, cwd=cwd, check=True,
-                            capture_output=True, text=True).stdout
-    return json.loads(output)
-
-
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument('--reference', default=DEFAULT_REFERENCE)
-    parser.add_argument('--new', default=sys.executable)
-    parser.add_argument('--rounds', type=int, default=5)
+    reference_rounds.add_arguments(parser)
     parser.add_argument('--keys', type=int, default=200000)
-    parser.add_argument('--worker', action='store_true')
     args = parser.parse_args()
     if args.worker:
         return worker(args.keys)
-    runs = {'1.2.3': [], 'new': []}
-    for round_number in range(args.rounds):
-        # The reference runs outside the checkout so that it imports its own sharedbuffers.
-        order = [('1.2.3', args.reference, {'PYTHONPATH': ''}, '/'), ('new', args.new, None, None)]
-        if round_number % 2:
-            order.reverse()
-        for label, python, env, cwd in order:
-            runs[label].append(run(python, args.keys, env, cwd))
-    print('%-26s %10s %10s %9s' % ('lookup (ns, median)', '1.2.3', 'new', 'new/ref'))
-    for key in runs['1.2.3'][0]:
-        ref = statistics.median(r[key] for r in runs['1.2.3'])
-        new = statistics.median(r[key] for r in runs['new'])
-        print('%-26s %10.0f %10.0f %8.2fx' % (key, ref, new, new / ref))
+    reference_rounds.compare(HERE, ['--keys', str(args.keys)], args.reference, args.new, args.rounds,
+                             'lookup (ns, median)')
 
 
 if __name__ == '__main__':
