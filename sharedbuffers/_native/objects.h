@@ -209,6 +209,7 @@ int lookups_add_to_module(PyObject *module);
 int values_add_to_module(PyObject *module);
 int stable_hash_add_to_module(PyObject *module);
 int searches_add_to_module(PyObject *module);
+int number_runs_add_to_module(PyObject *module);
 
 /* values.c: decoders of stored values.  Each returns a new reference, or NOT_HANDLED when the
  * value is one for the Python reader (bad data included: it raises the error that names it). */

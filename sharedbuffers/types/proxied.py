@@ -71,18 +71,27 @@ class _SequenceView:
         return memoryview(self.buffer)[self.data:end].cast(chr(self.code))
 
 
+def _number_run(view, indices):
+    """The C run of numbers ``indices`` selects (see number_runs.c), or None (Python indexes)."""
+    native = _native.objects
+    if native is None or not view.numeric:
+        return None
+    return native.NumberRun(view.buffer, view.data, chr(view.code), indices.start, indices.step, len(indices))
+
+
 @public
 class proxied_list(VariableCodec, collections.abc.Sequence):
     """A lazy, read-only list over a sequence in a buffer (RTTI code ``E``)."""
-    __slots__ = ('_view', '_range')
+    __slots__ = ('_view', '_range', '_numbers')
     typecode = b'E'
     _opening, _closing = '[', ']'
 
     @classmethod
     def _over(cls, buffer, offset, indices=None):
         proxy = object.__new__(cls)
-        proxy._view = _SequenceView(buffer, offset)
-        proxy._range = range(proxy._view.length) if indices is None else indices
+        proxy._view = view = _SequenceView(buffer, offset)
+        proxy._range = indices = range(view.length) if indices is None else indices
+        proxy._numbers = _number_run(view, indices)
         return proxy
 
     @staticmethod
@@ -107,7 +116,8 @@ class proxied_list(VariableCodec, collections.abc.Sequence):
         if isinstance(index, slice):
             sliced = object.__new__(type(self))
             sliced._view = view
-            sliced._range = self._range[index]
+            sliced._range = indices = self._range[index]
+            sliced._numbers = _number_run(view, indices)
             return sliced
         return view.element(self._range[index])
 
@@ -182,6 +192,12 @@ class proxied_list(VariableCodec, collections.abc.Sequence):
 
     def __reduce__(self):
         return (list, (list(self),))
+
+
+if _native.objects is not None:
+    # An integer index of a list of numbers is read by the instance's C NumberRun without a
+    # Python frame; everything else runs the method above.
+    proxied_list.__getitem__ = _native.objects.NumberRunLookup(proxied_list.__getitem__, proxied_list._numbers)
 
 
 @public
