@@ -106,3 +106,14 @@ def test_proxied_frozenset_membership_baseline_frozenset(benchmark):
 def test_proxied_list_iteration(benchmark):
     numbers = LAZY_PROXY.numbers
     assert benchmark(list, numbers) == LAZY.numbers
+
+
+@pytest.mark.benchmark(group='proxied containers')
+def test_proxied_list_index(benchmark):
+    numbers = LAZY_PROXY.numbers
+    assert benchmark(numbers.__getitem__, 500) == 500
+
+
+@pytest.mark.benchmark(group='proxied containers')
+def test_proxied_list_index_baseline_list(benchmark):
+    assert benchmark(LAZY.numbers.__getitem__, 500) == 500
