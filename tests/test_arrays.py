@@ -165,6 +165,37 @@ def test_column_handles_items_of_different_shapes():
         mapped.column('label')
 
 
+def test_1x_attributes_index_and_wr_buf_and_constructor_arguments(tmp_path):
+    path = tmp_path / 'points.bin'
+    Points.build(points(50), str(path), return_mapper=False)
+    mapped = Points.map_file(str(path))
+    index = mapped.index
+    assert index.dtype == numpy.uint64 and len(index) == 50 and not index.flags.writeable
+    assert index[0] == arrays.HEADER_SIZE and (numpy.diff(index.astype(numpy.int64)) > 0).all()
+    assert mapped.wr_buf is None
+    with pytest.raises(BufferError):        # the numpy view pins the mapping, as in numpy.memmap
+        mapped.close()
+    assert mapped[49].x == 49               # still open and readable after the refusal
+    del index
+    vars(mapped).pop('index', None)
+    mapped.close()
+    with pytest.raises(ValueError, match='closed'):
+        mapped.index
+    writable = Points.map_file(str(path), read_only=False)
+    assert writable.wr_buf is writable.buf
+
+    data = bytes(Points.build(points(5)).buf)
+    again = Points(data, 0, None, 16)       # 1.x's positional (buf, offset, idmap, idmap_size)
+    assert [p.x for p in again] == list(range(5)) and again.wr_buf is None
+    assert Points(data, idmap={}, idmap_size=0)[4].label == 'p4'
+    with pytest.raises(TypeError, match='idmap must be'):
+        Points(data, 0, [1, 2])
+    for size in (-1, 1.5, True, None):
+        with pytest.raises(ValueError, match='idmap_size'):
+            Points(data, 0, None, size)
+    assert len(Points.build([]).index) == 0
+
+
 def test_a_writable_mapping_changes_the_file(tmp_path):
     path = tmp_path / 'points.bin'
     Points.build(points(3), str(path), return_mapper=False)

@@ -19,13 +19,14 @@ Reading validates the header against the mapping's size before touching anything
 stored schema is loaded only through the allow-list unpickler.
 """
 import array
+import functools
 import pickle
 import struct
 import sys
 
 from .. import _native
 from .._native import gather_values
-from ..buffers import as_byte_buffer, out_of_bounds
+from ..buffers import as_byte_buffer, is_writable, out_of_bounds
 from ..safe_pickle import SchemaPickleError, load_schema
 from ..types.numbers import FIXED_FORMATS
 from .filemaps import MappedLifetime, temporary_file, write_destination
@@ -154,7 +155,18 @@ class MappedArrayProxyBase(MappedLifetime):
             return cls
         return MappedArrayProxyBase
 
-    def __init__(self, buffer, offset=0):
+    def __init__(self, buffer, offset=0, idmap=None, idmap_size=1024):
+        """The array at ``offset`` of ``buffer`` (``map_buffer``/``map_file`` call this).
+
+        ``idmap`` and ``idmap_size`` are 1.x's, accepted and checked so that its calls keep
+        working.  There they were one cache of decoded values shared by every item, so a list
+        changed through one proxy showed in a fresh proxy of the same item (REFERENCE-API
+        e16).  Here each proxy keeps what it decodes, and no cache is shared between items.
+        """
+        if idmap is not None and not (hasattr(idmap, 'get') and hasattr(idmap, '__setitem__')):
+            raise TypeError('idmap must be None or a mutable mapping, not %s' % (type(idmap).__name__,))
+        if isinstance(idmap_size, bool) or not isinstance(idmap_size, int) or idmap_size < 0:
+            raise ValueError('idmap_size must be a non-negative int, not %r' % (idmap_size,))
         size = len(buffer)
         if offset < 0 or offset + HEADER_SIZE > size:
             raise out_of_bounds('typed array header', offset, HEADER_SIZE, size)
@@ -213,6 +225,23 @@ class MappedArrayProxyBase(MappedLifetime):
 
     def __len__(self):
         return self.index_elements
+
+    @functools.cached_property
+    def index(self):
+        """The items' positions, from the array's start, as a read-only numpy uint64 array (1.x's ``index``).
+
+        Made on first use (opening does not import numpy).  It holds an export of the buffer,
+        so a mapped file cannot be unmapped while a caller keeps it."""
+        import numpy
+        positions = numpy.frombuffer(self.buf, numpy.dtype('=u8'), self.index_elements,
+                                     self.offset + self.index_offset)
+        positions.flags.writeable = False
+        return positions
+
+    @property
+    def wr_buf(self):
+        """The buffer when it can be written in place (``map_file(..., read_only=False)``), else None."""
+        return self.buf if is_writable(self.buf) else None
 
     def _position(self, number):
         position = self._index[number]
