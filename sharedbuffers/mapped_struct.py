@@ -3,13 +3,16 @@
 Names only, no logic: each name is implemented in the module that owns it.
 """
 from .containers.arrays import MappedArrayProxyBase
+from .containers.filemaps import GenericFileMapper
 from .containers.mappings import MappedMappingProxyBase, MappedMultiMappingProxyBase
 from .containers.idmappers import (
     ApproxStringId32MultiMapper, ApproxStringIdMultiMapper, NumericId32Mapper, NumericId32MultiMapper,
     NumericIdMapper, NumericIdMultiMapper, ObjectIdMapper, StringId32Mapper, StringId32MultiMapper,
     StringIdMapper, StringIdMultiMapper)
+from .packing import StrongIdMap
 from .rtti import TYPECODES, mapped_object
 from .schema import Schema, mapped_object_with_schema
+from .sorted_search import bsearch, hinted_bsearch, hinted_sorted_contains, index_merge, sorted_contains
 from .stable_hash import stable_hash as _stable_hash
 from .struct_proxy import ProxyBehaviour as BufferProxyObject, restore_object
 from .types.numbers import (
@@ -37,7 +40,8 @@ __all__ = [
     'proxied_buffer', 'proxied_ndarray', 'proxied_list', 'proxied_tuple', 'proxied_frozenset', 'proxied_dict', 'NDARRAY_STANDARD_CODES_TO_DTYPE', 'NDARRAY_STANDARD_DTYPES_TO_CODE',
     'ubyte', 'byte', 'ushort', 'short', 'uint32', 'int32', 'uint64', 'int64', 'float32', 'float64',
     'uint8', 'int8', 'uint16', 'int16', 'double', 'BufferProxyObject', 'TYPECODES', 'restore_object',
-    '_stable_hash',
+    '_stable_hash', 'bsearch', 'hinted_bsearch', 'sorted_contains', 'hinted_sorted_contains', 'index_merge',
+    'StrongIdMap', 'GenericFileMapper',
 ]
 
 

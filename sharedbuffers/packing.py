@@ -34,7 +34,8 @@ reused while it is a key.  A map also remembers how far it has been written; pac
 *below* that point (the same map reused for a new buffer) raises instead of corrupting.
 """
 
-__all__ = ['PackContext', 'WRAPPED', 'check_idmap_position', 'finish_idmap', 'forget_from']
+__all__ = ['PackContext', 'WRAPPED', 'StrongIdMap', 'check_idmap_position', 'finish_idmap', 'forget_from',
+           'idmap_options', 'DEFAULT_IDMAP_LIMIT']
 
 
 class _Tag:
@@ -61,6 +62,65 @@ def _tag_by_name(name):
 
 
 _ZEROS = bytes(64)
+
+#: Entries an idmap with a limit (a pool section's, a StrongIdMap) may hold before it is reset.
+#: 1.x's ``StrongIdMap`` default was written ``1 << 20 - 1``, which Python reads as ``1 << 19``;
+#: that is the number it used.
+DEFAULT_IDMAP_LIMIT = 1 << 19
+_IDMAP_OPTIONS = frozenset(('strong_limit', 'stable_set', 'preallocate', 'strong_class'))
+
+
+def idmap_options(options):
+    """(entry limit, keys kept on reset) from 1.x ``StrongIdMap`` keywords.
+
+    ``preallocate`` and ``strong_class`` tuned 1.x's cache of strong references; every map
+    here keeps its objects alive, so they are accepted and have nothing to tune."""
+    unknown = set(options) - _IDMAP_OPTIONS
+    if unknown:
+        raise TypeError('unknown idmap option(s) %s; accepted: %s'
+                        % (', '.join(sorted(map(repr, unknown))), ', '.join(sorted(_IDMAP_OPTIONS))))
+    limit = options.get('strong_limit', DEFAULT_IDMAP_LIMIT)
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise ValueError('strong_limit must be a positive int, got %r' % (limit,))
+    stable = options.get('stable_set') or ()
+    # A 1.x stable set names shared ids; the same object RTTI-wrapped is keyed (WRAPPED, id).
+    kept = tuple(stable) + tuple((WRAPPED, key) for key in stable if type(key) is int)
+    return limit, kept
+
+
+class StrongIdMap(dict):
+    """1.x's idmap class, for code that passes one to ``pack`` or ``build``.
+
+    Any dict works as an idmap here, and keeps what it maps alive (see above), so the id
+    reuse that 1.x's ``StrongIdMap`` guarded against cannot happen with a plain dict either.
+    What this class adds is 1.x's bound on its size: when a pack leaves more than
+    ``strong_limit`` entries, the map is cleared (a long build's map stays bounded; later
+    values are written again instead of shared), keeping the entries ``preload()`` pinned and
+    those of ``stable_set`` keys.
+    """
+
+    def __init__(self, strong_limit=DEFAULT_IDMAP_LIMIT, preallocate=False, strong_class=None, stable_set=None):
+        super().__init__()
+        self.strong_limit, self._kept_keys = idmap_options(dict(strong_limit=strong_limit, stable_set=stable_set))
+        self._preloaded = {}
+
+    def preload(self):
+        """Pin the current entries (objects packed first, that later ones refer to): they survive clear()."""
+        self._preloaded = {key: entry for key, entry in self.items() if key is not _WRITTEN_UP_TO}
+
+    def clear_preloaded(self):
+        """Unpin the entries ``preload()`` pinned (they stay until the next clear())."""
+        self._preloaded = {}
+
+    def clear(self):
+        """Forget every entry but the pinned ones and those of the stable keys."""
+        kept = {key: self[key] for key in self._kept_keys if key in self}
+        written = self.get(_WRITTEN_UP_TO)
+        super().clear()
+        self.update(self._preloaded)
+        self.update(kept)
+        if written is not None:             # what the kept entries describe still ends there
+            self[_WRITTEN_UP_TO] = written
 
 
 class PackContext:
@@ -124,6 +184,11 @@ def forget_from(idmap, logical_start):
 
 
 def finish_idmap(idmap, logical_end):
-    """Record how far the data described by ``idmap`` extends."""
+    """Record how far the data described by ``idmap`` extends; a map with a ``strong_limit``
+    (StrongIdMap) that passed it is cleared."""
     if logical_end > idmap.get(_WRITTEN_UP_TO, -1):
         idmap[_WRITTEN_UP_TO] = logical_end
+    if type(idmap) is not dict:             # a plain dict (the usual map) has no limit to check
+        limit = getattr(idmap, 'strong_limit', None)
+        if limit is not None and len(idmap) > limit:
+            idmap.clear()

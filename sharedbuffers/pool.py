@@ -4,5 +4,7 @@ Names only, no logic: the pools are implemented in ``sharedbuffers.containers.po
 """
 from .containers.pools import (
     DEFAULT_PACK_BUFFER, DEFAULT_SECTION_SIZE, BaseObjectPool, Section, TemporaryObjectPool)
+from .packing import StrongIdMap
 
-__all__ = ['Section', 'BaseObjectPool', 'TemporaryObjectPool', 'DEFAULT_SECTION_SIZE', 'DEFAULT_PACK_BUFFER']
+__all__ = ['Section', 'BaseObjectPool', 'TemporaryObjectPool', 'DEFAULT_SECTION_SIZE', 'DEFAULT_PACK_BUFFER',
+           'StrongIdMap']

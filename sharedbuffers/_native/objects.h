@@ -107,6 +107,30 @@ decode_number(char code, const unsigned char *p)
     }
 }
 
+/* The struct code ('b' 'B' 'h' 'H' 'i' 'I' 'q' 'Q' 'f' 'd') of a buffer of native numbers, or 0
+ * for any other format.  numpy describes int64 as 'l' (a C long) and intp as 'n'. */
+static inline char
+native_number_code(const Py_buffer *view)
+{
+    const char *format = view->format;
+    char code;
+
+    if (format == NULL)
+        return 0;
+    if (format[0] == '@')
+        format++;
+    if (format[0] == '\0' || format[1] != '\0')
+        return 0;
+    code = format[0];
+    if (code == 'l' || code == 'n')
+        code = view->itemsize == 8 ? 'q' : view->itemsize == 4 ? 'i' : 0;
+    else if (code == 'L' || code == 'N')
+        code = view->itemsize == 8 ? 'Q' : view->itemsize == 4 ? 'I' : 0;
+    if (code == 0 || strchr("bBhHiIqQfd", code) == NULL || code_size(code) != view->itemsize)
+        return 0;
+    return code;
+}
+
 /* instance.<name> when it is exactly of `type` (a new reference), else NULL: with no error set
  * when the attribute is missing or of another type (the caller's Python method then decides),
  * with the error set when looking it up failed otherwise. */
@@ -210,6 +234,7 @@ int values_add_to_module(PyObject *module);
 int stable_hash_add_to_module(PyObject *module);
 int searches_add_to_module(PyObject *module);
 int number_runs_add_to_module(PyObject *module);
+int index_merge_add_to_module(PyObject *module);
 
 /* values.c: decoders of stored values.  Each returns a new reference, or NOT_HANDLED when the
  * value is one for the Python reader (bad data included: it raises the error that names it). */

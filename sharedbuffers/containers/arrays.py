@@ -132,21 +132,6 @@ class MappedArrayProxyBase(MappedLifetime):
         """The array stored at ``offset`` of a buffer (bytes, bytearray, memoryview, mmap)."""
         return cls(as_byte_buffer(buf), offset)
 
-    @classmethod
-    def map_zipfile(cls, zipped, member, read_only=True):
-        """The array stored as an uncompressed (ZIP_STORED) member of a zip file."""
-        import zipfile
-        archive = zipped if isinstance(zipped, zipfile.ZipFile) else zipfile.ZipFile(zipped)
-        info = archive.getinfo(member)
-        if info.compress_type != zipfile.ZIP_STORED:
-            raise ValueError('zip member %r is compressed; only ZIP_STORED members can be mapped' % (member,))
-        with open(archive.filename, 'rb') as raw:
-            raw.seek(info.header_offset)
-            local = raw.read(30)
-            name_length, extra_length = struct.unpack_from('<HH', local, 26)
-            data_offset = info.header_offset + 30 + name_length + extra_length
-            return cls.map_file(raw, data_offset, info.file_size, read_only)
-
     def _pickled_class(self):
         """This class when importable elsewhere, else the bare base (the file stores the schema)."""
         cls = type(self)

@@ -8,10 +8,11 @@ into place, so a reader never sees half a file and a crash leaves the previous f
 """
 import contextlib
 import os
+import struct
 
 from ..mapped_files import MappedFile, normalize_mode
 
-__all__ = ['map_file_region', 'atomic_output', 'write_destination', 'MappedLifetime']
+__all__ = ['map_file_region', 'atomic_output', 'write_destination', 'MappedLifetime', 'GenericFileMapper']
 
 
 def map_file_region(fileobj, offset=0, size=None, read_only=True, mode=None):
@@ -26,6 +27,18 @@ def map_file_region(fileobj, offset=0, size=None, read_only=True, mode=None):
                          "open an existing one with 'r', 'r+' or 'c'")
     mapped = MappedFile(fileobj, mode, offset, size)
     return mapped.buffer, mapped
+
+
+class GenericFileMapper:
+    """1.x's helper for mapping part of a file: ``map_file`` gives (memoryview, mapping).
+
+    The mapping is a :class:`~sharedbuffers.mapped_files.MappedFile` (1.x gave the ``mmap``):
+    it has the same ``flush()`` and ``close()``, and refuses to close while views are alive.
+    """
+
+    @staticmethod
+    def map_file(fileobj, offset=0, size=None, read_only=True):
+        return map_file_region(fileobj, offset, size, read_only)
 
 
 class MappedLifetime:
@@ -54,7 +67,70 @@ class MappedLifetime:
         view, mapping = map_file_region(fileobj, offset, size, read_only, mode)
         mapped = cls(view)
         mapped._mmap = mapping
+        if not isinstance(fileobj, (str, bytes, os.PathLike)):
+            mapped._fileobj = fileobj       # 1.x kept it: id mappers show it as ``fileobj``
         return mapped
+
+    @classmethod
+    def map_zipfile(cls, zipped, *args, **kwargs):
+        """The structure stored as an uncompressed (ZIP_STORED) member of a zip file, memory-mapped.
+
+        Two forms:
+
+        * ``map_zipfile(archive, member, read_only=True)``: ``archive`` is a ``ZipFile`` or the
+          archive's path, ``member`` the member's name;
+        * 1.x's ``map_zipfile(zip_member, offset=0, size=None, read_only=True)``: ``zip_member``
+          is the opened member (``ZipFile.open(name)``); ``offset`` and ``size`` select a
+          region inside it.
+
+        A zip member is mapped where its bytes lie in the archive, so it must be stored
+        uncompressed and unencrypted.
+        """
+        import zipfile
+        if isinstance(zipped, zipfile.ZipExtFile):
+            return cls._map_zip_member(zipped, *args, **kwargs)
+        return cls._map_zip_entry(zipped, *args, **kwargs)
+
+    @classmethod
+    def _map_zip_entry(cls, zipped, member, read_only=True):
+        import zipfile
+        archive = zipped if isinstance(zipped, zipfile.ZipFile) else zipfile.ZipFile(zipped)
+        info = archive.getinfo(member)
+        if info.compress_type != zipfile.ZIP_STORED:
+            raise ValueError('zip member %r is compressed; only ZIP_STORED members can be mapped' % (member,))
+        if info.flag_bits & 0x1:
+            raise ValueError('zip member %r is encrypted; it cannot be mapped' % (member,))
+        with open(archive.filename, 'rb') as raw:
+            raw.seek(info.header_offset)
+            local = raw.read(30)
+            if len(local) < 30 or local[:4] != b'PK\x03\x04':
+                raise ValueError('zip member %r: no local header at offset %d' % (member, info.header_offset))
+            name_length, extra_length = struct.unpack_from('<HH', local, 26)
+            data_offset = info.header_offset + 30 + name_length + extra_length
+            return cls.map_file(raw, data_offset, info.file_size, read_only)
+
+    @classmethod
+    def _map_zip_member(cls, member, offset=0, size=None, read_only=True):
+        import zipfile
+        # Where the member's bytes start in the archive: ZipExtFile keeps it (privately) for
+        # seeking, as 1.x relied on too.
+        start = getattr(member, '_orig_compress_start', None)
+        length = getattr(member, '_orig_file_size', None)
+        raw = getattr(getattr(member, '_fileobj', None), '_file', None)
+        if start is None or length is None or raw is None or not hasattr(raw, 'fileno'):
+            raise TypeError('cannot find where zip member %r lies in its archive; pass the archive and the '
+                            "member's name instead: map_zipfile(archive, name)" % (getattr(member, 'name', None),))
+        if getattr(member, '_compress_type', None) != zipfile.ZIP_STORED:
+            raise ValueError('zip member %r is compressed; only ZIP_STORED members can be mapped' % (member.name,))
+        if getattr(member, '_decrypter', None) is not None:
+            raise ValueError('zip member %r is encrypted; it cannot be mapped' % (member.name,))
+        if offset < 0 or offset > length:
+            raise ValueError('offset %d is outside zip member %r (%d bytes)' % (offset, member.name, length))
+        if size is None:
+            size = length - offset
+        if size < 0 or offset + size > length:
+            raise ValueError('region %d+%d is outside zip member %r (%d bytes)' % (offset, size, member.name, length))
+        return cls.map_file(raw, start + offset, size, read_only)
 
     def close(self):
         mapped = self._mmap

@@ -330,6 +330,53 @@ class _IdMapper(MappedLifetime):
         """Column 0 of the rows (the sorted keys or key hashes)."""
         return self.rows[:, 0]
 
+    # -- 1.x's attributes ----------------------------------------------------------------------
+
+    @property
+    def _index_data(self):
+        """1.x's name for :attr:`rows` (writable when the buffer is: a ``copy()``, or ``read_only=False``)."""
+        return self.rows
+
+    @property
+    def dtype(self):
+        """The numpy dtype of the index cells."""
+        import numpy
+        return numpy.dtype('=u%d' % (self.width // 8))
+
+    @property
+    def sliced_buf(self):
+        """The mapper's own bytes (header, keys, index) as a view of the buffer, without what follows."""
+        return memoryview(self.buf)[self.offset:self._index_start + self.count * self._row_bytes]
+
+    @property
+    def fileobj(self):
+        """The file object ``map_file`` was given (None when it was given a path, or for a buffer)."""
+        return self.__dict__.get('_fileobj')
+
+    @property
+    def fileno(self):
+        """The descriptor of :attr:`fileobj` while it is open, else None."""
+        fileobj = self.fileobj
+        if fileobj is None or getattr(fileobj, 'closed', False):
+            return None
+        return fileobj.fileno()
+
+    @property
+    def name(self):
+        """The path of the mapped file (None for a buffer)."""
+        return self._mmap.filename if self._mmap is not None else None
+
+    def preload(self):
+        """Read the whole index once, so that its pages are in memory before lookups need them.
+
+        As in 1.x the key data (string and object mappers) is not read."""
+        if self.count:
+            self.rows.max()
+
+    def copy(self, mkbuf=bytearray):
+        """The mapper copied out of its file into ``mkbuf(bytes)`` (a writable bytearray by default)."""
+        return type(self).map_buffer(mkbuf(self.sliced_buf))
+
     @functools.cached_property
     def _cells(self):
         # Row reads in Python (multi mappers, object mappers, compressed keys) go through a
@@ -650,6 +697,9 @@ class StringIdMapper(_IdMapper):
     def _hash(cls, data):
         return _native.xxh64(data) if cls.width == 64 else _native.xxh32(data)
 
+    #: 1.x's name for how a key becomes the bytes that are hashed and stored
+    encode = staticmethod(_utf8)
+
     @classmethod
     def _column0(cls, key):
         try:
@@ -771,6 +821,9 @@ class ApproxStringIdMultiMapper(NumericIdMultiMapper):
             return int(key)
         data = _utf8(key)
         return _native.xxh64(data) if cls.width == 64 else _native.xxh32(data)
+
+    #: 1.x's name for how a str key becomes the bytes that are hashed
+    encode = staticmethod(_utf8)
 
     @classmethod
     def _column0(cls, key):

@@ -52,7 +52,7 @@ import os
 import sys
 import tempfile
 
-from ..packing import PackContext, WRAPPED, forget_from
+from ..packing import DEFAULT_IDMAP_LIMIT, PackContext, forget_from, idmap_options
 
 __all__ = ['Section', 'BaseObjectPool', 'TemporaryObjectPool', 'DEFAULT_SECTION_SIZE', 'DEFAULT_PACK_BUFFER',
            'DEFAULT_IDMAP_LIMIT']
@@ -60,11 +60,6 @@ __all__ = ['Section', 'BaseObjectPool', 'TemporaryObjectPool', 'DEFAULT_SECTION_
 #: 128 MiB: the size at which most malloc implementations switch to mmap (1.x's reasoning).
 DEFAULT_SECTION_SIZE = 128 << 20
 DEFAULT_PACK_BUFFER = 65536
-#: Entries a section's idmap may hold before it is reset.  1.x's ``StrongIdMap`` default was
-#: written ``1 << 20 - 1``, which Python reads as ``1 << 19``; that is the number it used.
-DEFAULT_IDMAP_LIMIT = 1 << 19
-
-_IDMAP_OPTIONS = frozenset(('strong_limit', 'stable_set', 'preallocate', 'strong_class'))
 #: A fresh section that an object measured to fit still refuses is doubled at most this often.
 _MAX_GROWTHS = 4
 #: Largest scratch buffer used to measure an object whose schema has neither pack nor write.
@@ -84,21 +79,6 @@ def _local_refcount():
 # What sys.getrefcount reports for an object referenced by one local variable only, or None
 # where reference counts are not observable.
 _UNSHARED = _local_refcount() if hasattr(sys, 'getrefcount') else None
-
-
-def _idmap_options(idmap_kwargs):
-    """(entry limit, keys kept on reset) from 1.x ``StrongIdMap`` keywords."""
-    unknown = set(idmap_kwargs) - _IDMAP_OPTIONS
-    if unknown:
-        raise TypeError('unknown idmap option(s) %s; accepted: %s'
-                        % (', '.join(sorted(map(repr, unknown))), ', '.join(sorted(_IDMAP_OPTIONS))))
-    limit = idmap_kwargs.get('strong_limit', DEFAULT_IDMAP_LIMIT)
-    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-        raise ValueError('strong_limit must be a positive int, got %r' % (limit,))
-    stable = idmap_kwargs.get('stable_set') or ()
-    # A 1.x stable set names shared ids; the same object RTTI-wrapped is keyed (WRAPPED, id).
-    kept = tuple(stable) + tuple((WRAPPED, key) for key in stable if type(key) is int)
-    return limit, kept
 
 
 def _map_file(fileobj, size, zero_fill=False):
@@ -166,7 +146,7 @@ class Section:
         A section whose mapping was closed (one recycled through a freelist) is mapped
         again, zero-filled, ``size`` bytes long (by default the size of its file).
         """
-        limit, kept = _idmap_options(idmap_kwargs)
+        limit, kept = idmap_options(idmap_kwargs)
         if self.buf is None:
             if size is None:
                 size = os.fstat(self.fileobj.fileno()).st_size
@@ -342,7 +322,7 @@ class BaseObjectPool:
                  section_freelist=None):
         if not isinstance(section_size, int) or isinstance(section_size, bool) or section_size < 8:
             raise ValueError('section_size must be an int of at least 8 bytes, got %r' % (section_size,))
-        _idmap_options(idmap_kwargs)
+        idmap_options(idmap_kwargs)
         self.section_size = _align(section_size)
         self.temp_kwargs = dict(temp_kwargs)
         self.idmap_kwargs = dict(idmap_kwargs)

@@ -338,12 +338,13 @@ class _ElementHashes:
 @public
 class proxied_dict(VariableCodec, collections.abc.Mapping):
     """A lazy, read-only mapping over a dict in a buffer (RTTI code ``M``)."""
-    __slots__ = ('_dict', '_values')
+    __slots__ = ('_dict', '_values', '_dict_offset')
     typecode = b'M'
 
     @classmethod
     def read(cls, buffer, offset):
         proxy = object.__new__(cls)
+        proxy._dict_offset = offset
         proxy._dict = DictView(buffer, offset)
         proxy._values = proxied_list._over(buffer, proxy._dict.values_offset)
         return proxy
@@ -402,6 +403,26 @@ class proxied_dict(VariableCodec, collections.abc.Mapping):
 
     def has_key(self, key):
         return key in self
+
+    # 1.x's Python 2 names for the views
+    def viewkeys(self):
+        return self.keys()
+
+    def viewvalues(self):
+        return self.values()
+
+    def viewitems(self):
+        return self.items()
+
+    @property
+    def buffer(self):
+        """The buffer holding the dict (as 1.x's ``.buffer``)."""
+        return self._values.buffer
+
+    @property
+    def offset(self):
+        """Where the dict starts in :attr:`buffer`."""
+        return self._dict_offset
 
     def copy(self):
         return dict(self.iteritems())

@@ -1,0 +1,185 @@
+"""Attributes and call forms of 1.x's public API that code written for it uses (REFERENCE-API
+§1.8-§1.10, §6.1): zip members opened the 1.x way, the id mappers' file attributes, copies and
+preloading, and proxied_dict's views."""
+import zipfile
+
+import numpy
+import pytest
+
+from sharedbuffers.mapped_struct import (
+    MappedArrayProxyBase, MappedMappingProxyBase, NumericId32Mapper, NumericIdMapper, ObjectIdMapper, Schema,
+    StringIdMapper, proxied_dict)
+
+
+class Item:
+    __slot_types__ = {'n': int}
+
+    def __init__(self, n):
+        self.n = n
+
+
+class Items(MappedArrayProxyBase):
+    schema = Schema.from_typed_slots(Item)
+
+
+class ItemsByName(MappedMappingProxyBase):
+    IdMapper = StringIdMapper
+    ValueArray = Items
+
+
+@pytest.fixture
+def archive(tmp_path):
+    """A zip holding an array, a mapper and a mapping, stored uncompressed, and one deflated member."""
+    paths = {'array': tmp_path / 'array.bin', 'mapper': tmp_path / 'mapper.bin', 'mapping': tmp_path / 'mapping.bin'}
+    Items.build([Item(n) for n in range(10)], str(paths['array']), return_mapper=False)
+    NumericIdMapper.build({n: n * n for n in range(100)}, str(paths['mapper']), return_mapper=False)
+    ItemsByName.build({'k%d' % n: Item(n) for n in range(20)}, destfile=str(paths['mapping']))
+    path = tmp_path / 'bundle.zip'
+    with zipfile.ZipFile(path, 'w', zipfile.ZIP_STORED) as bundle:
+        bundle.writestr('padding', b'x' * 37)
+        for name, member in paths.items():
+            bundle.write(member, name)
+        bundle.write(paths['mapper'], 'deflated', compress_type=zipfile.ZIP_DEFLATED)
+    return path
+
+
+def test_zip_members_map_in_both_call_forms(archive):
+    with zipfile.ZipFile(archive) as bundle:
+        assert [p.n for p in Items.map_zipfile(bundle.open('array'))] == list(range(10))     # 1.x's form
+        assert Items.map_zipfile(bundle, 'array')[-1].n == 9
+        assert NumericIdMapper.map_zipfile(bundle.open('mapper'))[7] == 49
+        assert NumericIdMapper.map_zipfile(str(archive), 'mapper')[9] == 81
+        assert ItemsByName.map_zipfile(bundle.open('mapping'))['k5'].n == 5
+        assert ItemsByName.map_zipfile(bundle, 'mapping')['k19'].n == 19
+
+
+def test_a_region_of_a_zip_member_maps_like_a_region_of_a_file(archive, tmp_path):
+    with zipfile.ZipFile(archive) as bundle:
+        size = bundle.getinfo('mapper').file_size
+        assert NumericIdMapper.map_zipfile(bundle.open('mapper'), 0, size)[3] == 9
+        with pytest.raises(ValueError, match='outside zip member'):
+            NumericIdMapper.map_zipfile(bundle.open('mapper'), 0, size + 1)
+        with pytest.raises(ValueError, match='outside zip member'):
+            NumericIdMapper.map_zipfile(bundle.open('mapper'), size + 1)
+
+
+def test_compressed_zip_members_are_refused(archive):
+    with zipfile.ZipFile(archive) as bundle:
+        with pytest.raises(ValueError, match='compressed'):
+            NumericIdMapper.map_zipfile(bundle.open('deflated'))
+        with pytest.raises(ValueError, match='compressed'):
+            NumericIdMapper.map_zipfile(bundle, 'deflated')
+
+
+def test_mapper_file_attributes(tmp_path):
+    path = tmp_path / 'names.bin'
+    StringIdMapper.build([('a', 1), ('bb', 2)], str(path), return_mapper=False)
+    with open(path, 'rb') as opened:
+        mapper = StringIdMapper.map_file(opened)
+        assert mapper.fileobj is opened and mapper.fileno == opened.fileno()
+        assert mapper.name == str(path)
+        assert mapper.dtype == numpy.uint64 and NumericId32Mapper.build({1: 2}).dtype == numpy.uint32
+        assert mapper._index_data.shape == (2, 3) and not mapper._index_data.flags.writeable
+    assert mapper.fileno is None                        # its file was closed; the mapping stays
+    by_path = StringIdMapper.map_file(str(path))
+    assert by_path.fileobj is None and by_path.fileno is None and by_path.name == str(path)
+    in_memory = StringIdMapper.map_buffer(path.read_bytes())
+    assert in_memory.name is None and in_memory.fileobj is None
+
+
+def test_sliced_buf_holds_the_mapper_and_nothing_after_it(tmp_path):
+    path = tmp_path / 'two.bin'
+    with open(path, 'wb') as output:
+        output.write(b'\0' * 40)
+        ObjectIdMapper.build({('t', 1): 5, 'x': 6}, output, return_mapper=False)
+        end = output.tell()
+        output.write(b'trailing bytes')
+    mapper = ObjectIdMapper.map_file(str(path), 40, end - 40)
+    assert len(mapper.sliced_buf) <= end - 40 and bytes(mapper.sliced_buf[:8]) == (2).to_bytes(8, 'little')
+    copied = mapper.copy()
+    assert isinstance(copied.buf, bytearray) and copied[('t', 1)] == 5 and copied['x'] == 6
+    assert copied._index_data.flags.writeable           # a copy is the caller's to change
+    assert ObjectIdMapper.map_buffer(bytes(mapper.sliced_buf))['x'] == 6
+
+
+def test_copy_takes_the_buffer_maker_and_preload_reads_the_index():
+    mapper = NumericIdMapper.build({n: n + 1 for n in range(1000)})
+    assert mapper.preload() is None
+    frozen = mapper.copy(bytes)
+    assert isinstance(frozen.buf, bytes) and frozen[999] == 1000 and not frozen._index_data.flags.writeable
+    assert NumericIdMapper.build({}).preload() is None
+
+
+def test_proxied_dict_views_buffer_and_offset():
+    buffer = bytearray(4096)
+    proxied_dict.pack_into({'a': 1, 'b': 2}, buffer, 64)
+    view = proxied_dict.unpack_from(buffer, 64)
+    assert sorted(view.viewkeys()) == ['a', 'b'] and sorted(view.viewvalues()) == [1, 2]
+    assert sorted(view.viewitems()) == [('a', 1), ('b', 2)]
+    assert view.buffer is buffer and view.offset == 64
+
+
+# -- StrongIdMap and GenericFileMapper -------------------------------------------------------------
+
+class Tagged:
+    __slot_types__ = {'tag': str, 'parts': list}
+
+    def __init__(self, tag, parts):
+        self.tag, self.parts = tag, parts
+
+
+class TaggedItems(MappedArrayProxyBase):
+    schema = Schema.from_typed_slots(Tagged)
+
+
+def test_a_strong_idmap_builds_what_a_plain_dict_builds():
+    from sharedbuffers.mapped_struct import StrongIdMap
+    from sharedbuffers.pool import StrongIdMap as pool_strong_id_map
+    assert pool_strong_id_map is StrongIdMap
+    shared = ['long shared list element %d' % n for n in range(3)]
+    items = [Tagged('t%d' % (n % 3), shared if n % 2 else [n]) for n in range(200)]
+    with_plain = TaggedItems.build(items, idmap={})
+    with_strong = TaggedItems.build(items, idmap=StrongIdMap())
+    assert bytes(with_strong.buf) == bytes(with_plain.buf)
+    assert [(p.tag, p.parts) for p in with_strong] == [(i.tag, i.parts) for i in items]
+
+
+def test_a_strong_idmap_is_cleared_past_its_limit_keeping_pinned_and_stable_entries():
+    from sharedbuffers.mapped_struct import StrongIdMap
+    schema = TaggedItems.schema
+    idmap = StrongIdMap(strong_limit=10)
+    buffer = bytearray(1 << 16)
+    end = schema.pack_into(Tagged('pinned', [1, 2, 3]), buffer, 0, idmap)
+    idmap.preload()
+    from sharedbuffers.packing import _WRITTEN_UP_TO
+    pinned = {key: entry for key, entry in idmap.items() if key is not _WRITTEN_UP_TO}
+    assert pinned
+    for number in range(30):        # each pack adds entries; past 10 the map starts over
+        end = schema.pack_into(Tagged('tag %d' % number, [number]), buffer, end, idmap)
+        assert len(idmap) <= 10 + 4
+        assert all(idmap.get(key) == value for key, value in pinned.items())
+    idmap.clear_preloaded()
+    idmap.clear()
+    assert len(idmap) <= 1                              # what remains: how far the data goes
+    with pytest.raises(ValueError, match='strong_limit'):
+        StrongIdMap(strong_limit=0)
+    assert StrongIdMap(preallocate=True, strong_class=dict).strong_limit == 1 << 19
+
+
+def test_generic_file_mapper_maps_a_region(tmp_path):
+    from sharedbuffers.mapped_struct import GenericFileMapper
+    path = tmp_path / 'data.bin'
+    path.write_bytes(bytes(range(256)) * 20)
+    with open(path, 'rb') as opened:
+        view, mapping = GenericFileMapper.map_file(opened, 4096, 16)
+    assert bytes(view) == bytes(range(16)) and len(view) == 16
+    view.release()
+    mapping.close()
+
+
+def test_string_mappers_encode_keys_as_1x_did():
+    from sharedbuffers.mapped_struct import ApproxStringIdMultiMapper, StringId32Mapper
+    assert StringIdMapper.encode('ü') == b'\xc3\xbc' == StringId32Mapper.encode(b'\xc3\xbc')
+    assert ApproxStringIdMultiMapper.encode('a') == b'a'
+    with pytest.raises(TypeError):
+        StringIdMapper.encode(5)
