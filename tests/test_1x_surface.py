@@ -183,3 +183,38 @@ def test_string_mappers_encode_keys_as_1x_did():
     assert ApproxStringIdMultiMapper.encode('a') == b'a'
     with pytest.raises(TypeError):
         StringIdMapper.encode(5)
+
+
+# -- iteritems / iterkeys (make_sequential) ----------------------------------------------------
+
+def test_make_sequential_walks_string_keys_in_stored_order():
+    from sharedbuffers.mapped_struct import StringIdMultiMapper
+    pairs = [('key %03d' % number, number) for number in range(300)]
+    mapper = StringIdMapper.build(pairs)
+    assert list(mapper.iteritems()) == pairs                          # 1.x's default for strings
+    assert list(mapper.iteritems(make_sequential=True)) == pairs
+    assert list(mapper.iteritems(make_sequential=False)) == list(mapper.items()) != pairs
+    assert list(mapper.iterkeys()) == [key for key, _ in pairs]
+    assert list(mapper.iterkeys(make_sequential=False)) == list(mapper.keys())
+    multi = StringIdMultiMapper.build(pairs + [('key 007', 1000)])
+    assert list(multi.iterkeys()) == [key for key, _ in pairs]        # each key once
+    assert sorted(multi.iteritems()) == sorted(pairs + [('key 007', 1000)])
+
+
+def test_make_sequential_for_object_and_numeric_mappers():
+    objects = ObjectIdMapper.build([(('t', n), n) for n in range(50)])
+    assert list(objects.iteritems()) == list(objects.items())         # 1.x's default: False
+    assert list(objects.iteritems(make_sequential=True)) == [(('t', n), n) for n in range(50)]
+    numbers = NumericIdMapper.build({5: 1, 3: 2})
+    assert list(numbers.iteritems(make_sequential=True)) == list(numbers.items()) == [(3, 2), (5, 1)]
+    assert list(StringIdMapper.build([]).iteritems()) == []
+
+
+def test_mapping_iteritems_passes_1x_arguments_to_mapper_and_getter():
+    mapping = ItemsByName.build([('k%d' % n, Item(n)) for n in range(30)])
+    assert [(key, value.n) for key, value in mapping.iteritems()] == [('k%d' % n, n) for n in range(30)]
+    unordered = [(key, value.n) for key, value in mapping.iteritems(idm_kw={'make_sequential': False})]
+    assert sorted(unordered) == sorted(('k%d' % n, n) for n in range(30))
+    assert len(list(mapping.iteritems(g_kw={'no_idmap': True}))) == 30
+    with pytest.raises(TypeError):
+        list(mapping.iteritems(idm_kw={'no_such_option': 1}))

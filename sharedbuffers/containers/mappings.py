@@ -173,7 +173,13 @@ class MappedMappingProxyBase(MappedLifetime):
         for key, index in self.id_mapper.items():
             yield key, self._value(index)
 
-    iteritems = items
+    def iteritems(self, g_kw=None, idm_kw=None):
+        """:meth:`items`, with 1.x's arguments: ``idm_kw`` goes to the id mapper's ``iteritems``
+        (``make_sequential``: keys in stored order), ``g_kw`` to the value array's ``getter``."""
+        if g_kw:
+            self.value_array.getter(**g_kw)         # checks them; proxies here are fresh values
+        for key, index in self.id_mapper.iteritems(**(idm_kw or {})):
+            yield key, self._value(index)
 
     def values(self):
         for _, index in self.id_mapper.items():
