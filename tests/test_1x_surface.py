@@ -218,3 +218,37 @@ def test_mapping_iteritems_passes_1x_arguments_to_mapper_and_getter():
     assert len(list(mapping.iteritems(g_kw={'no_idmap': True}))) == 30
     with pytest.raises(TypeError):
         list(mapping.iteritems(idm_kw={'no_such_option': 1}))
+
+
+# -- the names code written for 1.x imports and calls (REFERENCE-API §6.1) -------------------------
+
+MAPPED_STRUCT_NAMES = '''
+    ubyte uint8 byte int8 ushort uint16 short int16 uint32 int32 uint64 int64 float32 float64 double
+    Schema mapped_object mapped_object_with_schema BufferProxyObject
+    mapped_bytes mapped_unicode mapped_list mapped_tuple mapped_frozenset mapped_dict mapped_datetime mapped_date
+    mapped_decimal proxied_list proxied_tuple proxied_frozenset proxied_dict proxied_buffer proxied_ndarray
+    MappedArrayProxyBase MappedMappingProxyBase MappedMultiMappingProxyBase
+    NumericIdMapper NumericId32Mapper NumericIdMultiMapper NumericId32MultiMapper StringIdMapper StringId32Mapper
+    StringIdMultiMapper StringId32MultiMapper ApproxStringIdMultiMapper ApproxStringId32MultiMapper ObjectIdMapper
+    bsearch hinted_bsearch sorted_contains hinted_sorted_contains index_merge _stable_hash StrongIdMap
+    GenericFileMapper
+'''.split()
+MAPPER_METHODS = ('build map_file map_buffer map_zipfile merge get __getitem__ __contains__ has_key keys values '
+                  'items iteritems iterkeys itervalues copy preload get_many').split()
+
+
+def test_the_1x_names_are_importable_and_callable():
+    from sharedbuffers import mapped_struct, pool
+    missing = [name for name in MAPPED_STRUCT_NAMES if not hasattr(mapped_struct, name)]
+    assert not missing
+    assert all(hasattr(pool, name) for name in ('TemporaryObjectPool', 'BaseObjectPool', 'Section', 'StrongIdMap'))
+    for name in MAPPED_STRUCT_NAMES:
+        if name.endswith('Mapper') and name != 'GenericFileMapper':
+            kind = getattr(mapped_struct, name)
+            assert [method for method in MAPPER_METHODS if not callable(getattr(kind, method, None))] == [], name
+            if 'Multi' in name:
+                assert callable(kind.get_iter)
+    for method in 'build map_file map_buffer map_zipfile getter iter_fast column'.split():
+        assert callable(getattr(MappedArrayProxyBase, method))
+    for method in 'build map_file map_buffer map_zipfile get keys values items iteritems iterkeys'.split():
+        assert callable(getattr(MappedMappingProxyBase, method))
