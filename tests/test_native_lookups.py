@@ -443,8 +443,9 @@ def test_a_bound_get_pickles_as_its_mapper_does():
        st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=6),
        st.sampled_from([StringIdMapper, StringIdMultiMapper]))
 def test_string_keys_iterate_as_the_python_methods_read_them(keys, damage, kind):
-    """keys()/items() decode stored keys in C (KeyLookup.stored_keys) a chunk at a time; what they
-    give, and the error for a damaged key, are the pure-Python iteration's."""
+    """keys()/items() decode stored keys in C (KeyLookup.stored_keys) a chunk at a time, and
+    iteritems()/iterkeys() in stored order a list of rows at a time; what they give, and the error
+    for a damaged key, are the pure-Python iteration's."""
     buffer = bytearray(kind.build([(key, number) for number, key in enumerate(keys)]).buf)
     for position, byte in damage:
         buffer[position % len(buffer)] = byte
@@ -454,6 +455,34 @@ def test_string_keys_iterate_as_the_python_methods_read_them(keys, damage, kind)
         return                  # a damaged header: nothing to iterate
     assert outcome(lambda: list(native.items())) == outcome(lambda: list(pure.items()))
     assert outcome(lambda: list(native.keys())) == outcome(lambda: list(pure.keys()))
+    # in stored order (KeyLookup.stored_items / stored_keys of a list of rows)
+    assert outcome(lambda: list(native.iteritems())) == outcome(lambda: list(pure.iteritems()))
+    assert outcome(lambda: list(native.iterkeys())) == outcome(lambda: list(pure.iterkeys()))
+
+
+def test_stored_rows_are_read_by_range_or_by_list():
+    mapper = StringIdMapper.build([('a', 1), ('bb', 2), ('ccc', 3)])
+    lookup = vars(mapper)['_keys']
+    rows = [row for row in range(3)]
+    assert lookup.stored_keys(0, 3) == lookup.stored_keys(rows) == ([mapper._key_of_row(row) for row in rows], 0)
+    items, deferred = lookup.stored_items([2, 0])
+    assert deferred == 0 and items == [mapper._item_of_row(2), mapper._item_of_row(0)]
+    assert lookup.stored_items(1, 99)[0] == [mapper._item_of_row(1), mapper._item_of_row(2)]   # clamped
+    with pytest.raises(IndexError, match='row 3 of a mapper of 3 rows'):
+        lookup.stored_items([0, 3])
+    import numpy
+    assert lookup.stored_items(numpy.array([2, 0], numpy.int64)) == (items, 0)
+    assert lookup.stored_keys(numpy.array([1, 2], numpy.uint64)[::-1])[0] == [mapper._key_of_row(2),
+                                                                              mapper._key_of_row(1)]
+    for rows in ((0, 1, 2), numpy.array([0, 1], numpy.int32), numpy.zeros((1, 1), numpy.int64), 'ab'):
+        with pytest.raises(TypeError, match='64-bit row numbers'):
+            lookup.stored_keys(rows)
+    with pytest.raises(IndexError, match='row -1'):
+        lookup.stored_keys(numpy.array([0, -1], numpy.int64))
+    with pytest.raises(OverflowError):
+        lookup.stored_keys([-1])
+    with pytest.raises(TypeError, match='not a string mapper'):
+        vars(NumericIdMapper.build({1: 2}))['_keys'].stored_items(0, 1)
 
 
 # -- a dict's key index (searches.c: object_index_find, under proxied_dict and ObjectIndexView) ----

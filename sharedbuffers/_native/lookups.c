@@ -182,62 +182,159 @@ keys_get_directory_bytes(KeyLookup *self, void *closure)
                                        ? self->directory_capacity * sizeof(uint32_t) : 0);
 }
 
-/* stored_keys(start, end) -> (keys, deferred): the stored keys of rows [start, end) of a string
- * mapper (clamped to its rows), each as str when it is UTF-8, else as bytes, and how many rows are
- * None instead: rows the Python method reads (a compressed key, or one outside the buffer, whose
- * read raises the error naming its offset). */
+/* The stored key of `row` of a string mapper: str when it is UTF-8, else bytes; None (with
+ * *deferred counted) for a row the Python method reads (a compressed key, or one outside the
+ * buffer, whose read raises the error naming its offset). */
+static PyObject *
+row_stored_key(KeyLookup *self, uint64_t row, Py_ssize_t *deferred)
+{
+    const unsigned char *data = NULL;
+    uint64_t length = 0;
+    int rc = self->usable && row < self->map.count ? sb_idmap_row_key(&self->map, row, &data, &length) : -1;
+    PyObject *key;
+
+    if (rc != 0 || length > (uint64_t)PY_SSIZE_T_MAX) {
+        (*deferred)++;
+        return Py_NewRef(Py_None);
+    }
+    key = PyUnicode_DecodeUTF8((const char *)data, (Py_ssize_t)length, NULL);
+    if (key == NULL && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+        PyErr_Clear();          /* a bytes key that is not UTF-8 comes back as bytes */
+        key = PyBytes_FromStringAndSize((const char *)data, (Py_ssize_t)length);
+    }
+    return key;
+}
+
+/* (key, value) of `row`; None (with *deferred counted) when its key is one for Python to read. */
+static PyObject *
+row_stored_item(KeyLookup *self, uint64_t row, Py_ssize_t *deferred)
+{
+    PyObject *key = row_stored_key(self, row, deferred), *value, *pair;
+
+    if (key == NULL || key == Py_None)
+        return key;
+    value = PyLong_FromUnsignedLongLong(sb_idmap_cell(&self->map, (int64_t)(row * self->map.columns
+                                                                             + self->map.columns - 1)));
+    pair = value != NULL ? PyTuple_New(2) : NULL;
+    if (pair == NULL) {
+        Py_DECREF(key);
+        Py_XDECREF(value);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(pair, 0, key);
+    PyTuple_SET_ITEM(pair, 1, value);
+    return pair;
+}
+
+/* The keys, or (key, value) items, of rows [start, end) (clamped to the mapper's) or of the rows
+ * listed in `rows` (a list, or a 1-D array of int64/uint64): (list, deferred).  A row whose key is Python's to read is None (no value is
+ * read for it either: in a mapper whose rows are not in its buffer, every row is). */
+static PyObject *
+read_rows(KeyLookup *self, PyObject *args, const char *name, int items)
+{
+    unsigned long long start = 0, end = 0, row;
+    PyObject *rows = NULL, *result = NULL;
+    Py_ssize_t count, number, deferred = 0;
+    Py_buffer numbers;
+    char numbers_code = 0;           /* 'q' or 'Q' while `numbers` holds an export of `rows` */
+
+    if (!self->string_keys) {
+        PyErr_Format(PyExc_TypeError, "%s: the mapper stores no keys (not a string mapper)", name);
+        return NULL;
+    }
+    if (PyTuple_GET_SIZE(args) == 1) {
+        rows = PyTuple_GET_ITEM(args, 0);
+        if (PyList_Check(rows))
+            count = PyList_GET_SIZE(rows);
+        else if (PyObject_GetBuffer(rows, &numbers, PyBUF_RECORDS_RO) == 0) {
+            /* a numpy array of row numbers (what argsort gives): read in place */
+            numbers_code = numbers.ndim == 1 ? native_number_code(&numbers) : 0;
+            if (numbers_code != 'q' && numbers_code != 'Q') {
+                PyBuffer_Release(&numbers);
+                PyErr_Format(PyExc_TypeError, "%s(rows) takes a list or a 1-D array of 64-bit row numbers", name);
+                return NULL;
+            }
+            count = numbers.shape[0];
+        }
+        else {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "%s(rows) takes a list or a 1-D array of 64-bit row numbers", name);
+            return NULL;
+        }
+    }
+    else {
+        if (!PyArg_ParseTuple(args, "KK", &start, &end))
+            return NULL;
+        if (end > self->map.count)
+            end = self->map.count;
+        if (start > end)
+            start = end;
+        if (end - start > (unsigned long long)PY_SSIZE_T_MAX)
+            return PyErr_NoMemory();
+        count = (Py_ssize_t)(end - start);
+    }
+    result = PyList_New(count);
+    if (result == NULL)
+        goto failed;
+    for (number = 0; number < count; number++) {
+        PyObject *read;
+        if (numbers_code) {
+            const unsigned char *cell = (const unsigned char *)numbers.buf + number * numbers.strides[0];
+            if (numbers_code == 'q' && load_i64(cell) < 0) {
+                PyErr_Format(PyExc_IndexError, "%s: row %lld of a mapper", name, (long long)load_i64(cell));
+                goto failed;
+            }
+            row = load_u64(cell);
+        }
+        else if (rows != NULL) {
+            row = PyLong_AsUnsignedLongLong(PyList_GET_ITEM(rows, number));
+            if (row == (unsigned long long)-1 && PyErr_Occurred())
+                goto failed;
+        }
+        else
+            row = start + (unsigned long long)number;
+        if (row >= self->map.count) {
+            PyErr_Format(PyExc_IndexError, "%s: row %llu of a mapper of %llu rows", name, row,
+                         (unsigned long long)self->map.count);
+            goto failed;
+        }
+        read = items ? row_stored_item(self, row, &deferred) : row_stored_key(self, row, &deferred);
+        if (read == NULL)
+            goto failed;
+        PyList_SET_ITEM(result, number, read);
+    }
+    if (numbers_code)
+        PyBuffer_Release(&numbers);
+    return Py_BuildValue("(Nn)", result, deferred);
+failed:
+    if (numbers_code)
+        PyBuffer_Release(&numbers);
+    Py_XDECREF(result);
+    return NULL;
+}
+
+/* stored_keys(start, end) or stored_keys(rows) -> (keys, deferred) */
 static PyObject *
 keys_stored_keys(KeyLookup *self, PyObject *args)
 {
-    unsigned long long start, end, row;
-    Py_ssize_t deferred = 0;
-    PyObject *keys;
+    return read_rows(self, args, "stored_keys", 0);
+}
 
-    if (!PyArg_ParseTuple(args, "KK:stored_keys", &start, &end))
-        return NULL;
-    if (!self->string_keys) {
-        PyErr_SetString(PyExc_TypeError, "stored_keys: the mapper stores no keys (not a string mapper)");
-        return NULL;
-    }
-    if (end > self->map.count)
-        end = self->map.count;
-    if (start > end)
-        start = end;
-    if (end - start > (unsigned long long)PY_SSIZE_T_MAX)
-        return PyErr_NoMemory();
-    keys = PyList_New((Py_ssize_t)(end - start));
-    if (keys == NULL)
-        return NULL;
-    for (row = start; row < end; row++) {
-        const unsigned char *data = NULL;
-        uint64_t length = 0;
-        int rc = self->usable ? sb_idmap_row_key(&self->map, row, &data, &length) : -1;   /* 0: read */
-        PyObject *key;
-
-        if (rc == 0 && length <= (uint64_t)PY_SSIZE_T_MAX) {
-            key = PyUnicode_DecodeUTF8((const char *)data, (Py_ssize_t)length, NULL);
-            if (key == NULL && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
-                PyErr_Clear();          /* a bytes key that is not UTF-8 comes back as bytes */
-                key = PyBytes_FromStringAndSize((const char *)data, (Py_ssize_t)length);
-            }
-            if (key == NULL) {
-                Py_DECREF(keys);
-                return NULL;
-            }
-        }
-        else {
-            key = Py_NewRef(Py_None);
-            deferred++;
-        }
-        PyList_SET_ITEM(keys, (Py_ssize_t)(row - start), key);
-    }
-    return Py_BuildValue("(Nn)", keys, deferred);
+/* stored_items(start, end) or stored_items(rows) -> (items, deferred) */
+static PyObject *
+keys_stored_items(KeyLookup *self, PyObject *args)
+{
+    return read_rows(self, args, "stored_items", 1);
 }
 
 static PyMethodDef keys_methods[] = {
     {"stored_keys", (PyCFunction)keys_stored_keys, METH_VARARGS,
-     "stored_keys(start, end) -> (keys, deferred): the stored keys of rows [start, end), str when "
-     "UTF-8, else bytes; None for the `deferred` rows Python must read."},
+     "stored_keys(start, end) or stored_keys(rows) -> (keys, deferred): the stored keys of rows "
+     "[start, end) or of `rows` (a list, or an array of 64-bit row numbers), str when UTF-8, else bytes; None for the `deferred` rows "
+     "Python must read."},
+    {"stored_items", (PyCFunction)keys_stored_items, METH_VARARGS,
+     "stored_items(start, end) or stored_items(rows) -> (items, deferred): (key, value) of those "
+     "rows, keys as stored_keys gives them; None for the `deferred` rows Python must read."},
     {"make_directory", (PyCFunction)keys_make_directory, METH_NOARGS,
      "Build the directory now, not after enough lookups; True when there is one (none for unsorted "
      "or very small mappers)."},
