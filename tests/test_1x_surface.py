@@ -252,3 +252,17 @@ def test_the_1x_names_are_importable_and_callable():
         assert callable(getattr(MappedArrayProxyBase, method))
     for method in 'build map_file map_buffer map_zipfile get keys values items iteritems iterkeys'.split():
         assert callable(getattr(MappedMappingProxyBase, method))
+
+
+def test_mapping_build_takes_1x_arguments_in_1x_order():
+    pairs = [('k%d' % n, Item(n % 4)) for n in range(12)]
+    mapping = ItemsByName.build(pairs, None, None, {}, {'idmap': {}}, {}, 16)   # idmap, then the kwargs dicts
+    assert [mapping['k%d' % n].n for n in range(12)] == [n % 4 for n in range(12)]
+    assert len(mapping.value_array) == 4                # equal values stored once
+    with pytest.raises(TypeError, match='idmap must be None or a dict'):
+        ItemsByName.build(pairs, idmap=[1])
+    with pytest.raises(TypeError, match="no option 'compress'"):
+        ItemsByName.build(pairs, value_array_kwargs={'compress': True})
+    with pytest.raises(TypeError):
+        ItemsByName.build(pairs, id_mapper_kwargs={'no_such_option': True})
+    assert ItemsByName.build(pairs, id_mapper_kwargs={'discard_duplicates': True})['k3'].n == 3

@@ -59,14 +59,30 @@ class MappedMappingProxyBase(MappedLifetime):
     multi = False
 
     @classmethod
-    def build(cls, initializer, destfile=None, tempdir=None, value_array_kwargs=None, id_mapper_kwargs=None,
-              value_cache_size=1024, return_mapper=True, read_only=True, memory_budget=None):
+    def build(cls, initializer, destfile=None, tempdir=None, idmap=None, value_array_kwargs=None,
+              id_mapper_kwargs=None, value_cache_size=1024, return_mapper=True, read_only=True, memory_budget=None):
         """Write a mapping of ``initializer`` (a dict or an iterable of (key, value) pairs).
 
         Builds in bounded memory: the distinct values stream into a temporary typed array while
         the keys stream into the id mapper, whose rows beyond ``memory_budget`` bytes (default
         64 MiB) are sorted in runs in ``tempdir`` (object-keyed mappings hold their keys).
+
+        The arguments are 1.x's, in its order.  Each value is packed on its own and a value
+        packed to the same bytes as one of the last ``value_cache_size`` is stored once.  So
+        ``idmap`` (in 1.x a map shared by the values, also given as ``value_array_kwargs``'s
+        ``idmap``) has nothing to share: it is accepted, must be None or a dict, and is not
+        filled.  ``id_mapper_kwargs`` are the id mapper's build options
+        (``discard_duplicates``, ``discard_duplicate_keys``).
         """
+        value_array_kwargs = dict(value_array_kwargs or {})
+        unknown = set(value_array_kwargs) - {'idmap'}
+        if unknown:
+            raise TypeError('value_array_kwargs: the value array of a mapping takes no option %s'
+                            % ', '.join(sorted(map(repr, unknown))))
+        for given in (idmap, value_array_kwargs.get('idmap')):
+            if given is not None and not isinstance(given, dict):
+                raise TypeError('idmap must be None or a dict, not %s' % type(given).__name__)
+
         def write(output):
             cls._write(initializer, output, tempdir, value_cache_size, id_mapper_kwargs or {}, memory_budget)
         return write_destination(destfile, tempdir, write, cls.map_file, return_mapper, read_only)
