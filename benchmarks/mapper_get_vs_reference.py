@@ -7,7 +7,6 @@ worker builds both mappers from the same deterministic keys into a temporary fil
 and times ``get`` over 50,000 random present keys (best of 5 passes, gc off).  Printed: the
 median of the rounds in ns per lookup, and the ratio new/1.2.3 (lower is better).
 """
-import argparse
 import json
 import os
 
@@ -53,16 +52,5 @@ def worker(count):
     print(json.dumps(results))
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    reference_rounds.add_arguments(parser)
-    parser.add_argument('--keys', type=int, default=200000)
-    args = parser.parse_args()
-    if args.worker:
-        return worker(args.keys)
-    reference_rounds.compare(HERE, ['--keys', str(args.keys)], args.reference, args.new, args.rounds,
-                             'lookup (ns, median)')
-
-
 if __name__ == '__main__':
-    main()
+    reference_rounds.main(HERE, worker, 'lookup (ns, median)', [('keys', int, 200000)])

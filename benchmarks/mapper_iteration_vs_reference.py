@@ -8,7 +8,6 @@ worker builds a string and a numeric mapper of 20,000 keys into a temporary file
 and times each way of iterating to the end (``list(...)``, best of 7 passes of 5).  Printed: the
 median of the rounds in µs, and the ratio new/1.2.3 (lower is better).
 """
-import argparse
 import json
 import os
 
@@ -43,14 +42,5 @@ def worker():
     print(json.dumps(results))
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    reference_rounds.add_arguments(parser)
-    args = parser.parse_args()
-    if args.worker:
-        return worker()
-    reference_rounds.compare(HERE, [], args.reference, args.new, args.rounds, 'iteration (µs, median)')
-
-
 if __name__ == '__main__':
-    main()
+    reference_rounds.main(HERE, worker, 'iteration (µs, median)')

@@ -16,6 +16,24 @@ import sys
 DEFAULT_REFERENCE = os.path.join(os.environ.get('SB_BENCH_DIR', '/tmp/sb-bench'), 'ref', 'bin', 'python')
 
 
+def main(script, worker, heading, options=()):
+    """A comparison script's command line: with ``--worker``, run ``worker`` (it prints its JSON);
+    else run the rounds and print the table under ``heading``.
+
+    ``options`` are the script's own (name, type, default); their values are given to the
+    worker, positionally, in both processes."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    for name, kind, default in options:
+        parser.add_argument('--' + name, type=kind, default=default)
+    args = parser.parse_args()
+    values = [getattr(args, name) for name, _, _ in options]
+    if args.worker:
+        return worker(*values)
+    forwarded = [part for (name, _, _), value in zip(options, values) for part in ('--' + name, str(value))]
+    compare(script, forwarded, args.reference, args.new, args.rounds, heading)
+
+
 def add_arguments(parser):
     """The options every comparison takes: --reference, --new, --rounds, --worker."""
     parser.add_argument('--reference', default=DEFAULT_REFERENCE, help="1.2.3's interpreter")

@@ -8,7 +8,6 @@ worker searches a sorted uint64 array of a million elements (best of 7 ``timeit`
 merges two 500,000-row (key, value) indexes.  Printed: the median of the rounds in ns per call
 (µs for the merge), and the ratio new/1.2.3 (lower is better).
 """
-import argparse
 import json
 import os
 
@@ -41,14 +40,5 @@ def worker():
     print(json.dumps(results))
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    reference_rounds.add_arguments(parser)
-    args = parser.parse_args()
-    if args.worker:
-        return worker()
-    reference_rounds.compare(HERE, [], args.reference, args.new, args.rounds, 'operation (median)')
-
-
 if __name__ == '__main__':
-    main()
+    reference_rounds.main(HERE, worker, 'operation (median)')

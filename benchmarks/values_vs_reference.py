@@ -14,7 +14,6 @@ worker builds the same records into a temporary file and times, best of 7 ``time
 
 Printed: the median of the rounds in ns per operation, and the ratio new/1.2.3 (lower is better).
 """
-import argparse
 import json
 import os
 
@@ -90,14 +89,5 @@ def worker():
     print(json.dumps(results))
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    reference_rounds.add_arguments(parser)
-    args = parser.parse_args()
-    if args.worker:
-        return worker()
-    reference_rounds.compare(HERE, [], args.reference, args.new, args.rounds, 'operation (ns, median)')
-
-
 if __name__ == '__main__':
-    main()
+    reference_rounds.main(HERE, worker, 'operation (ns, median)')

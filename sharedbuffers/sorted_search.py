@@ -105,42 +105,43 @@ def _position(a, probe, side, low=0, high=None):
     return low + int(a[low:high].searchsorted(probe, side))
 
 
-def _in_c(a, x, hint, contains):
-    """The C search's answer (searches.c: numbers_bisect), or NotImplemented: no C module, or a
-    case this module's Python code answers (and raises the errors of)."""
-    native = _native.objects
-    return NotImplemented if native is None else native.numbers_bisect(a, x, hint, contains)
+def _search_in_python(a, x, hint, contains):
+    """What the C search (searches.c: numbers_bisect) answers, for every case it leaves to Python,
+    errors included: the position of ``x`` (from ``hint`` when not None), or whether ``a`` holds it."""
+    if hint is not None:
+        hint = operator.index(hint)
+        if hint < 0:
+            raise OverflowError('hint must not be negative, got %d' % hint)
+    a = _sorted_array(a)
+    x = _number(x)
+    probe, side = _probe(a.dtype, x)
+    if hint is None or probe is None:
+        position = _position(a, probe, side)
+    else:
+        position = _hinted_position(a, probe, side, hint)
+    if contains:
+        return position < len(a) and a[position].item() == x       # exact: Python numbers
+    return position
 
+
+# Each public function asks the C search first (one call, for native buffers and int or float
+# values) and runs the Python search for whatever it declines.
 
 def bsearch(a, x):
     """The number of elements of the sorted 1-D array ``a`` that sort before ``x`` (``bisect_left``).
 
     The first of equal elements when ``x`` is in ``a``.  ``a``: a numpy array (or a buffer) of
     int8-64, uint8-64, float32 or float64; other dtypes raise NotImplementedError."""
-    position = _in_c(a, x, -1, False)
-    if position is not NotImplemented:
-        return position
-    a = _sorted_array(a)
-    probe, side = _probe(a.dtype, _number(x))
-    return _position(a, probe, side)
+    native = _native.objects
+    answer = NotImplemented if native is None else native.numbers_bisect(a, x, None, False)
+    return answer if answer is not NotImplemented else _search_in_python(a, x, None, False)
 
 
 def sorted_contains(a, x):
     """True when ``x`` is an element of the sorted 1-D array ``a`` (see :func:`bsearch`)."""
-    found = _in_c(a, x, -1, True)
-    if found is not NotImplemented:
-        return found
-    a = _sorted_array(a)
-    x = _number(x)
-    position = _position(a, *_probe(a.dtype, x))
-    return position < len(a) and a[position].item() == x       # exact: Python numbers
-
-
-def _check_hint(hint):
-    hint = operator.index(hint)
-    if hint < 0:
-        raise OverflowError('hint must not be negative, got %d' % hint)
-    return hint
+    native = _native.objects
+    answer = NotImplemented if native is None else native.numbers_bisect(a, x, None, True)
+    return answer if answer is not NotImplemented else _search_in_python(a, x, None, True)
 
 
 def hinted_bsearch(a, x, hint):
@@ -149,16 +150,18 @@ def hinted_bsearch(a, x, hint):
     Searches of nearby values (ascending keys, a previous answer as the hint) look at a few
     elements around the hint instead of the whole array: it checks the hint, then gallops away
     from it (1, 2, 4... elements) to bracket the answer, and bisects only the bracket.  The
-    answer is :func:`bsearch`'s whatever the hint; a hint past the end counts as the end."""
-    hint = _check_hint(hint)
-    position = _in_c(a, x, hint, False)
-    if position is not NotImplemented:
-        return position
-    a = _sorted_array(a)
-    probe, side = _probe(a.dtype, _number(x))
-    if probe is None:
-        return _position(a, probe, side)
-    return _hinted_position(a, probe, side, hint)
+    answer is :func:`bsearch`'s whatever the hint; a hint past the end counts as the end, and a
+    negative one raises OverflowError (as in 1.x)."""
+    native = _native.objects
+    answer = NotImplemented if native is None else native.numbers_bisect(a, x, hint, False)
+    return answer if answer is not NotImplemented else _search_in_python(a, x, hint, False)
+
+
+def hinted_sorted_contains(a, x, hint):
+    """:func:`sorted_contains`, searching from ``hint`` as :func:`hinted_bsearch` does."""
+    native = _native.objects
+    answer = NotImplemented if native is None else native.numbers_bisect(a, x, hint, True)
+    return answer if answer is not NotImplemented else _search_in_python(a, x, hint, True)
 
 
 def _hinted_position(a, probe, side, hint):
@@ -189,18 +192,6 @@ def _hinted_position(a, probe, side, hint):
             return _position(a, probe, side, low, min(high, count))
         low, step = high, step * 2
     return _position(a, probe, side, low, count)
-
-
-def hinted_sorted_contains(a, x, hint):
-    """:func:`sorted_contains`, searching from ``hint`` as :func:`hinted_bsearch` does."""
-    hint = _check_hint(hint)
-    found = _in_c(a, x, hint, True)
-    if found is not NotImplemented:
-        return found
-    a = _sorted_array(a)
-    x = _number(x)
-    position = hinted_bsearch(a, x, hint)
-    return position < len(a) and a[position].item() == x       # exact: Python numbers
 
 
 def _index_matrix(index, name):

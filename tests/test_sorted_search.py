@@ -127,8 +127,15 @@ def test_what_cannot_be_searched_is_refused():
     for key in ('a', None, 1j, b'1'):
         with pytest.raises(TypeError, match='an int or a float'):
             sorted_contains(numpy.arange(3), key)
-    with pytest.raises(OverflowError, match='negative'):
-        hinted_bsearch(numpy.arange(3), 1, -1)
+    for hint in (-1, -2**70, numpy.int64(-3)):
+        with pytest.raises(OverflowError, match='negative'):
+            hinted_bsearch(numpy.arange(3), 1, hint)
+        with pytest.raises(OverflowError, match='negative'):
+            hinted_sorted_contains(numpy.arange(3), 1, hint)
+    for hint in (2**70, numpy.uint64(2**63), True, 10**3):     # past the end counts as the end
+        assert hinted_bsearch(numpy.arange(0, 30, 3), 7, hint) == 3 and hinted_sorted_contains(numpy.arange(5), 4, hint)
+    with pytest.raises(TypeError):
+        hinted_bsearch(numpy.arange(3), 1, 1.5)
     assert bsearch(memoryview(numpy.arange(5, dtype='int16')), 3) == 3     # buffers are viewed, not copied
     assert bsearch(numpy.array([], 'uint64'), 5) == 0 == hinted_bsearch(numpy.array([], 'uint64'), 5, 3)
 

@@ -445,7 +445,7 @@ equals_item(const Probe *probe, const unsigned char *p)
 }
 
 /* numbers_bisect(array, item, hint, contains): bisect_left of `item` in the sorted 1-D buffer
- * `array` (numpy's order: NaN last), galloping from `hint` when it is not negative; with
+ * `array` (numpy's order: NaN last), galloping from `hint` unless it is None; with
  * `contains` true, whether the element there equals `item` instead.  NotImplemented for what
  * sorted_search's Python code must answer (other formats and dimensions, items that are not an
  * int or a float, ints a double cannot hold exactly against float arrays). */
@@ -466,12 +466,15 @@ numbers_bisect(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     contains = PyObject_IsTrue(args[3]);
     if (contains < 0)
         return NULL;
-    hint = PyLong_Check(args[2]) ? PyLong_AsSsize_t(args[2]) : -2;
+    /* None: no hint (-1 below).  A negative hint, one beyond Py_ssize_t, or one that is not an
+     * int is the Python code's to refuse or convert. */
+    hint = args[2] == Py_None ? -1 : PyLong_Check(args[2]) ? PyLong_AsSsize_t(args[2]) : -2;
     if (hint == -1 && PyErr_Occurred()) {
         PyErr_Clear();
         return Py_NewRef(Py_NotImplemented);
     }
-    if (hint < -1 || PyObject_GetBuffer(args[0], &view, PyBUF_RECORDS_RO) < 0) {
+    if (hint < -1 || (hint == -1 && args[2] != Py_None)
+            || PyObject_GetBuffer(args[0], &view, PyBUF_RECORDS_RO) < 0) {
         PyErr_Clear();
         return Py_NewRef(Py_NotImplemented);
     }
