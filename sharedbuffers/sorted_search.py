@@ -5,11 +5,11 @@ index) next to the mapped structures and searched them with these helpers, so th
 available from ``sharedbuffers.mapped_struct`` with the same names and arguments.
 
 ``bsearch(a, x)`` is ``bisect_left``: the number of elements of ``a`` that sort before ``x``.
-The search itself is numpy's ``searchsorted`` (a binary search in C).  What is ours is turning
-``x`` into a value of the array's own dtype with the same answer: asking numpy with a value of
-another type would make it cast the whole array (a copy of a mapped file per call), and 1.x's
-C conversion truncated ``x`` instead, so ``bsearch(ints, 3.5)`` counted the 3s as after it.
-Here the answer is exact for every number, whatever the dtype:
+In this module's Python code the search itself is numpy's ``searchsorted``; what is ours is
+turning ``x`` into a value of the array's own dtype with the same answer.  Asking numpy with a
+value of another type would make it cast the whole array (a copy of a mapped file per call),
+and 1.x's C conversion truncated ``x`` instead, so ``bsearch(ints, 3.5)`` counted the 3s as
+after it.  Here the answer is exact for every number, whatever the dtype:
 
 * an integer beyond the dtype's range sorts after (or before) every element;
 * a float in an integer array is rounded up (``e < 3.5`` exactly when ``e < 4``);
