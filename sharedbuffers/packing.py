@@ -119,8 +119,8 @@ class StrongIdMap(dict):
         super().clear()
         self.update(self._preloaded)
         self.update(kept)
-        if written is not None:             # what the kept entries describe still ends there
-            self[_WRITTEN_UP_TO] = written
+        if written is not None and len(self):   # what the kept entries describe still ends there;
+            self[_WRITTEN_UP_TO] = written          # an empty map may serve a new buffer
 
 
 class PackContext:
