@@ -67,8 +67,10 @@ class MappedLifetime:
         view, mapping = map_file_region(fileobj, offset, size, read_only, mode)
         mapped = cls(view)
         mapped._mmap = mapping
-        if not isinstance(fileobj, (str, bytes, os.PathLike)):
-            mapped._fileobj = fileobj       # 1.x kept it: id mappers show it as ``fileobj``
+        # 1.x kept the file object: id mappers show it as ``fileobj``.  (A path is told from a
+        # file as MappedFile does, without the os.PathLike ABC check, which is slow cold.)
+        if not (isinstance(fileobj, (str, bytes)) or hasattr(type(fileobj), '__fspath__')):
+            mapped._fileobj = fileobj
         return mapped
 
     @classmethod
