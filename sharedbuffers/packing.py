@@ -96,7 +96,7 @@ class StrongIdMap(dict):
     What this class adds is 1.x's bound on its size: when a pack leaves more than
     ``strong_limit`` entries, the map is cleared (a long build's map stays bounded; later
     values are written again instead of shared), keeping the entries ``preload()`` pinned and
-    those of ``stable_set`` keys.
+    those of ``stable_set`` keys.  Each object pool section packs with one, as in 1.x.
     """
 
     def __init__(self, strong_limit=DEFAULT_IDMAP_LIMIT, preallocate=False, strong_class=None, stable_set=None):

@@ -32,7 +32,6 @@ from . import _native
 __all__ = ['bsearch', 'hinted_bsearch', 'sorted_contains', 'hinted_sorted_contains', 'index_merge']
 
 _SEARCHABLE_KINDS = frozenset('iuf')
-_FLOAT_KINDS = frozenset('f')
 _GALLOP_STEPS = 16
 
 
@@ -71,7 +70,7 @@ def _probe(dtype, x):
     """(value of ``dtype``, side) such that ``searchsorted(a, value, side)`` is ``bisect_left(a, x)``;
     value None: every element sorts before ``x`` (side 'end') or none does (side 'start')."""
     import numpy
-    if dtype.kind in _FLOAT_KINDS:
+    if dtype.kind == 'f':
         if isinstance(x, float) and (math.isnan(x) or math.isinf(x)):
             return dtype.type(x), 'left'         # numpy sorts NaN last: its first position
         largest = float(numpy.finfo(dtype).max)

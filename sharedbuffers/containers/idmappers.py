@@ -569,8 +569,10 @@ class _IdMapper(MappedLifetime):
         return [self._key_of_row(row) for row in rows.tolist()]
 
     def _items_of_rows(self, rows):
-        cells, columns, key_of_row = self._cells, self.columns, self._key_of_row
-        return [(key_of_row(row), cells[row * columns + columns - 1]) for row in rows.tolist()]
+        return [self._item_of_row(row) for row in rows.tolist()]
+
+    def _item_of_row(self, row):
+        return self._key_of_row(row), self._cells[row * self.columns + self.columns - 1]
 
     def _row_keys(self):
         """The key of every row, in row order (map and memoryview iterators run in C)."""
@@ -850,9 +852,6 @@ class StringIdMapper(_IdMapper):
         if lookup is None:
             return super()._items_of_rows(rows)
         return self._fill_deferred(lookup.stored_items(rows), rows, self._item_of_row)
-
-    def _item_of_row(self, row):
-        return self._key_of_row(row), self._cells[row * 3 + 2]
 
     @staticmethod
     def _fill_deferred(answer, rows, read_row):
