@@ -52,7 +52,7 @@ import os
 import sys
 import tempfile
 
-from ..packing import DEFAULT_IDMAP_LIMIT, PackContext, StrongIdMap, forget_from, idmap_options
+from ..packing import DEFAULT_IDMAP_LIMIT, PackContext, forget_from, idmap_options, pinned_entries, reset_idmap
 
 __all__ = ['Section', 'BaseObjectPool', 'TemporaryObjectPool', 'DEFAULT_SECTION_SIZE', 'DEFAULT_PACK_BUFFER',
            'DEFAULT_IDMAP_LIMIT']
@@ -146,18 +146,23 @@ class Section:
         A section whose mapping was closed (one recycled through a freelist) is mapped
         again, zero-filled, ``size`` bytes long (by default the size of its file).
         """
-        idmap = StrongIdMap(**idmap_kwargs)
+        limit, kept = idmap_options(idmap_kwargs)
         if self.buf is None:
             if size is None:
                 size = os.fstat(self.fileobj.fileno()).st_size
             self._set_buffer(_map_file(self.fileobj, size, zero_fill=True))
         self.implicit_offs = implicit_offs
         self.write_pos = 0
-        self.idmap = idmap          # 1.x's StrongIdMap per section: its limit, pinned and stable entries
+        # 1.x's StrongIdMap per section, as a plain dict (see packing.reset_idmap)
+        self.idmap = {}
+        self.idmap_limit = limit
+        self._kept_keys = kept
+        self._pinned = {}
 
     def detach(self):
         """Forget the idmap (the section is leaving its pool)."""
         self.idmap = None
+        self._pinned = {}
 
     @property
     def free_space(self):
@@ -218,8 +223,8 @@ class Section:
             forget_from(idmap, self.implicit_offs + start)
             raise
         self.write_pos = (end + 7) & -8
-        if len(idmap) > idmap.strong_limit:     # packers that do not end with finish_idmap
-            idmap.clear()
+        if len(idmap) > self.idmap_limit:
+            self.clear_idmap()
         return start
 
     def _pack_and_copy(self, schema, obj, start):
@@ -241,11 +246,11 @@ class Section:
 
     def pin_idmap(self):
         """Make the current entries (the preloaded objects) survive every reset."""
-        self.idmap.preload()
+        self._pinned = pinned_entries(self.idmap)
 
     def clear_idmap(self):
         """Reset the idmap, keeping pinned entries and those of the stable keys."""
-        self.idmap.clear()
+        reset_idmap(self.idmap, self._pinned, self._kept_keys)
 
     def grow(self, size):
         """Make the section ``size`` bytes long (its content stays where it is)."""
