@@ -529,6 +529,12 @@ def build_shape_class(schema, has, none, writable):
         base, metaclass = StructProxy, ProxyType
     bases = tuple(schema.proxy_bases) + (base,)
     name = '%sProxy' % (schema.display_name,)
+    if not writable and len(bases) == 1 and hasattr(native, 'snapshot_class'):
+        # The same class as the class statement below makes, without type()'s cost (see
+        # snapshot_class in _native/proxies.c): __init_subclass__'s item fields included.
+        del namespace['__module__']
+        return native.snapshot_class('%s.%s' % (__name__, name), base, metaclass, namespace,
+                                     _BASE_ITEM_FIELDS + item_fields)
     cls = _metaclass_for(bases, metaclass)(name, bases, namespace)
     cls.__qualname__ = name
     return cls

@@ -5,7 +5,11 @@ values of the same types, the same caching, and the same exception (type and mes
 every corrupt buffer.  Each test reads the same bytes twice, through a schema built while the
 C module is in use and through a twin schema built with it switched off, and compares.
 """
+import gc
+import pickle
 import struct
+import types
+import weakref
 from unittest import mock
 
 import pytest
@@ -317,3 +321,93 @@ def test_every_single_byte_damage_of_a_nested_struct_reads_the_same():
             damaged = bytearray(packed)
             damaged[position] = byte
             assert_same_reads(NATIVE_SCHEMA, PURE_SCHEMA, bytes(damaged), 0, SLOT_TYPES)
+
+
+def _class_statement_twin(schema, has, none):
+    """The shape class the class statement makes (snapshot_class switched off)."""
+    native = _native.objects
+    without = types.SimpleNamespace(**{name: getattr(native, name) for name in dir(native)
+                                       if name != 'snapshot_class' and not name.startswith('__')})
+    with mock.patch.object(_native, 'objects', without):
+        return struct_proxy.build_shape_class(schema, has, none, False)
+
+
+@pytest.mark.skipif(not hasattr(_native.objects, 'snapshot_class'), reason='Python 3.10 makes shape classes with type()')
+@pytest.mark.parametrize('shape', ['full', 'partial'])
+def test_snapshot_class_makes_the_class_the_class_statement_makes(shape):
+    schema = NATIVE_SCHEMA
+    everything = (1 << len(schema.slot_keys)) - 1
+    has, none = (everything, 0) if shape == 'full' else (everything & ~0b101, 0b10)
+    made = struct_proxy.build_shape_class(schema, has, none, False)
+    twin = _class_statement_twin(schema, has, none)
+    assert made is not twin
+    for attribute in ('__name__', '__qualname__', '__module__', '__basicsize__', '__itemsize__', '__dictoffset__',
+                      '__flags__', '__doc__'):
+        assert getattr(made, attribute) == getattr(twin, attribute), attribute
+    assert type(made) is type(twin) is struct_proxy.ProxyType
+    assert made.__mro__[1:] == twin.__mro__[1:]
+    assert set(made.__dict__) == set(twin.__dict__) and '__dictoffset__' not in made.__dict__
+    assert repr(made) == repr(twin)
+    for name, value in made.__dict__.items():
+        assert type(value) is type(twin.__dict__[name]), name
+
+
+@pytest.mark.skipif(not hasattr(_native.objects, 'snapshot_class'), reason='Python 3.10 makes shape classes with type()')
+def test_snapshot_class_instances_behave_as_the_class_statement_ones():
+    packed = NATIVE_SCHEMA.pack(build(Record, SAMPLE_FULL))
+    proxy = NATIVE_SCHEMA.unpack_from(packed, 0)
+    cls = type(proxy)
+    assert cls.__dict__['_proxy_item_fields'] is not None and isinstance(proxy, struct_proxy.StructProxy)
+    assert [getattr(proxy, name) for name in SAMPLE_FULL] == list(SAMPLE_FULL.values())
+    assert proxy.__dict__['name'] == 'n' and 'items' not in proxy.__dict__     # immutable values are kept
+    proxy.extra = 'attribute'
+    assert proxy.__dict__['extra'] == 'attribute' and proxy.extra == 'attribute'
+    proxy.__dict__ = {'replaced': True}
+    assert proxy.replaced and proxy.number == 7
+    assert isinstance(cls.number, struct_proxy.LiveField)                     # through the metaclass
+    with pytest.raises(TypeError, match='read-only'):
+        proxy.number = 8
+    with pytest.raises(TypeError):
+        hash(proxy)
+    assert proxy == build(Record, SAMPLE_FULL) and pickle.loads(pickle.dumps(proxy)).number == 7
+
+
+@pytest.mark.skipif(not hasattr(_native.objects, 'snapshot_class'), reason='Python 3.10 makes shape classes with type()')
+def test_snapshot_classes_are_collected_with_their_schema():
+    schema = Schema.from_typed_slots(Record)
+    proxy = schema.unpack_from(schema.pack(build(Record, SAMPLE_FULL)), 0)
+    assert proxy.name == 'n'
+    reference = weakref.ref(type(proxy))
+    del schema, proxy
+    gc.collect()
+    assert reference() is None
+
+
+def test_snapshot_class_refuses_what_it_cannot_make():
+    make = getattr(_native.objects, 'snapshot_class', None)
+    if make is None:
+        pytest.skip('Python 3.10 makes shape classes with type()')
+
+    class WithDict(tuple):
+        pass
+
+    class Meta(type):
+        def __new__(cls, *args):
+            return super().__new__(cls, *args)
+
+    base, meta = struct_proxy.StructProxy, struct_proxy.ProxyType
+    with pytest.raises(TypeError, match='tuple subclass'):
+        make('m.C', WithDict, meta, {}, [])
+    with pytest.raises(TypeError, match='tuple subclass'):
+        make('m.C', object, meta, {}, [])
+    with pytest.raises(TypeError, match='metaclass'):
+        make('m.C', base, Meta, {}, [])
+    with pytest.raises(TypeError, match='metaclass'):
+        make('m.C', base, type, {}, [])        # not a subclass of the base's metaclass
+    with pytest.raises(TypeError, match='pairs'):
+        make('m.C', base, meta, {}, [('x',)])
+    with pytest.raises(ValueError, match='out of range'):
+        make('m.C', base, meta, {}, [('x', 5000)])
+    made = make('some.module.Made', base, meta, {'answer': 42}, [('first', 4)])
+    assert (made.__module__, made.__qualname__, made.answer) == ('some.module', 'Made', 42)
+    assert tuple.__new__(made, (0, 1, 2, 3, 'item')).first == 'item'

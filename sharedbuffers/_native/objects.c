@@ -15,7 +15,8 @@
  * (single-key lookups of id mappers and mappings), values.c (RTTI-wrapped values and their
  * containers, decoded), stable_hash.c (the stable hash of keys), searches.c (searches inside
  * stored values: a dict's key index, a sorted numeric array; sorted numpy arrays), number_runs.c
- * (indexing a proxied list of numbers), index_merge.c (merging two sorted index matrices).
+ * (indexing a proxied list of numbers), index_merge.c (merging two sorted index matrices),
+ * schema_pickle.c (the protocol-2 pickle of a schema, for comparing with the one a file stores).
  *
  * Every function here has a pure-Python twin that gives the same results and raises the same
  * exceptions; SHAREDBUFFERS_PURE=1 (or this module missing) selects the twins, and the test
@@ -40,7 +41,8 @@ PyInit__objects(void)
             || encoders_add_to_module(module) < 0
             || lookups_add_to_module(module) < 0 || values_add_to_module(module) < 0
             || stable_hash_add_to_module(module) < 0 || searches_add_to_module(module) < 0
-            || number_runs_add_to_module(module) < 0 || index_merge_add_to_module(module) < 0) {
+            || number_runs_add_to_module(module) < 0 || index_merge_add_to_module(module) < 0
+            || schema_pickle_add_to_module(module) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -235,6 +235,7 @@ int stable_hash_add_to_module(PyObject *module);
 int searches_add_to_module(PyObject *module);
 int number_runs_add_to_module(PyObject *module);
 int index_merge_add_to_module(PyObject *module);
+int schema_pickle_add_to_module(PyObject *module);
 
 /* values.c: decoders of stored values.  Each returns a new reference, or NOT_HANDLED when the
  * value is one for the Python reader (bad data included: it raises the error that names it). */

@@ -620,6 +620,66 @@ full_shape_alloc(PyTypeObject *cls, Py_ssize_t items)
     return cls->tp_alloc(cls, items);
 }
 
+/* The member definitions of item fields: one read-only object member per (name, index) pair
+ * of `fields`, at that item's offset, followed by `extra` zeroed entries for the caller and the
+ * end marker, with their names copied into the same block.  The block is owned by the capsule
+ * stored in *capsule; `caller` names the function in errors. */
+static ItemFieldDefs *
+new_item_field_defs(PyObject *fields, Py_ssize_t extra, const char *caller, PyObject **capsule)
+{
+    ItemFieldDefs *block;
+    char *names;
+    Py_ssize_t count = PyList_GET_SIZE(fields), i, names_size = 0, needed = 0;
+
+    for (i = 0; i < count; i++) {
+        PyObject *field = PyList_GET_ITEM(fields, i);
+        Py_ssize_t length, index;
+        if (!PyTuple_Check(field) || PyTuple_GET_SIZE(field) != 2 || !PyUnicode_Check(PyTuple_GET_ITEM(field, 0))) {
+            PyErr_Format(PyExc_TypeError, "%s: fields are (name, index) pairs", caller);
+            return NULL;
+        }
+        if (PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(field, 0), &length) == NULL)
+            return NULL;
+        index = PyLong_AsSsize_t(PyTuple_GET_ITEM(field, 1));
+        if (index == -1 && PyErr_Occurred())
+            return NULL;
+        if (index < 0 || index > 4096) {
+            PyErr_Format(PyExc_ValueError, "%s: item index %zd out of range", caller, index);
+            return NULL;
+        }
+        if (index + 1 > needed)
+            needed = index + 1;
+        names_size += length + 1;
+    }
+    block = PyMem_Calloc(1, sizeof(ItemFieldDefs) + (count + extra + 1) * sizeof(PyMemberDef) + names_size);
+    if (block == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    block->items_needed = needed;
+    *capsule = PyCapsule_New(block, item_fields_capsule, free_item_field_defs);
+    if (*capsule == NULL) {
+        PyMem_Free(block);
+        return NULL;
+    }
+    names = (char *)(block->defs + count + extra + 1);
+    for (i = 0; i < count; i++) {
+        PyObject *field = PyList_GET_ITEM(fields, i);
+        PyMemberDef *def = &block->defs[i];
+        Py_ssize_t length;
+        const char *name = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(field, 0), &length);
+
+        memcpy(names, name, length + 1);
+        def->name = names;
+        names += length + 1;
+        def->type = T_OBJECT_EX;
+        def->offset = offsetof(PyTupleObject, ob_item)
+                      + sizeof(PyObject *) * PyLong_AsSsize_t(PyTuple_GET_ITEM(field, 1));
+        def->flags = READONLY;
+    }
+    return block;
+}
+
 /* item_fields(cls, fields): a dict of member descriptors, one per (name, index) pair of
  * `fields`, each reading item `index` of `cls` (a tuple subclass), plus the capsule owning
  * their definitions under "_proxy_item_fields".  It also gives `cls` the tp_alloc above.
@@ -634,8 +694,7 @@ item_fields(PyObject *module, PyObject *args)
     PyTypeObject *cls;
     PyObject *fields, *result = NULL, *capsule = NULL;
     ItemFieldDefs *block;
-    char *names;
-    Py_ssize_t count, i, names_size = 0, needed = 0;
+    Py_ssize_t count, i;
 
     if (!PyArg_ParseTuple(args, "O!O!:item_fields", &PyType_Type, &cls, &PyList_Type, &fields))
         return NULL;
@@ -644,55 +703,16 @@ item_fields(PyObject *module, PyObject *args)
         PyErr_SetString(PyExc_TypeError, "item_fields: the class must be a tuple subclass made by a class statement");
         return NULL;
     }
-    count = PyList_GET_SIZE(fields);
-    for (i = 0; i < count; i++) {
-        PyObject *field = PyList_GET_ITEM(fields, i);
-        Py_ssize_t length, index;
-        if (!PyTuple_Check(field) || PyTuple_GET_SIZE(field) != 2 || !PyUnicode_Check(PyTuple_GET_ITEM(field, 0))) {
-            PyErr_SetString(PyExc_TypeError, "item_fields: fields are (name, index) pairs");
-            return NULL;
-        }
-        if (PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(field, 0), &length) == NULL)
-            return NULL;
-        index = PyLong_AsSsize_t(PyTuple_GET_ITEM(field, 1));
-        if (index == -1 && PyErr_Occurred())
-            return NULL;
-        if (index < 0 || index > 4096) {
-            PyErr_Format(PyExc_ValueError, "item_fields: item index %zd out of range", index);
-            return NULL;
-        }
-        if (index + 1 > needed)
-            needed = index + 1;
-        names_size += length + 1;
-    }
-    block = PyMem_Calloc(1, sizeof(ItemFieldDefs) + (count + 1) * sizeof(PyMemberDef) + names_size);
+    block = new_item_field_defs(fields, 0, "item_fields", &capsule);
     if (block == NULL)
-        return PyErr_NoMemory();
-    block->items_needed = needed;
-    capsule = PyCapsule_New(block, item_fields_capsule, free_item_field_defs);
-    if (capsule == NULL) {
-        PyMem_Free(block);
         return NULL;
-    }
     result = PyDict_New();
     if (result == NULL || PyDict_SetItem(result, item_fields_name, capsule) < 0)
         goto error;
-    names = (char *)(block->defs + count + 1);
+    count = PyList_GET_SIZE(fields);
     for (i = 0; i < count; i++) {
-        PyObject *field = PyList_GET_ITEM(fields, i), *descriptor;
-        PyMemberDef *def = &block->defs[i];
-        Py_ssize_t length;
-        const char *name = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(field, 0), &length);
-
-        memcpy(names, name, length + 1);
-        def->name = names;
-        names += length + 1;
-        def->type = T_OBJECT_EX;
-        def->offset = offsetof(PyTupleObject, ob_item)
-                      + sizeof(PyObject *) * PyLong_AsSsize_t(PyTuple_GET_ITEM(field, 1));
-        def->flags = READONLY;
-        descriptor = PyDescr_NewMember(cls, def);
-        if (descriptor == NULL || PyDict_SetItem(result, PyTuple_GET_ITEM(field, 0), descriptor) < 0) {
+        PyObject *descriptor = PyDescr_NewMember(cls, &block->defs[i]);
+        if (descriptor == NULL || PyDict_SetItem(result, PyTuple_GET_ITEM(PyList_GET_ITEM(fields, i), 0), descriptor) < 0) {
             Py_XDECREF(descriptor);
             goto error;
         }
@@ -710,10 +730,142 @@ error:
     return NULL;
 }
 
+/* -- snapshot_class ---------------------------------------------------------------------- */
+#if PY_VERSION_HEX >= 0x030B0000
+
+static PyGetSetDef snapshot_class_getset[] = {
+    {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL},
+    {NULL}
+};
+
+/* snapshot_class(qualified_name, base, metaclass, namespace, fields) -> the class that
+ *     cls = metaclass(name, (base,), namespace); item_fields(cls, fields)
+ * makes (what base.__init_subclass__ does for a shape class), built from a type spec instead.
+ *
+ * Why: a shape class is made when a file is first read in a process, and type() made it in
+ * 45 us of a 350 us cold open.  type() looks every special method name (about ninety) up
+ * along the bases' dictionaries to set the new class's slots, then runs __init_subclass__ in
+ * Python; a class made from a spec inherits the base's slots as they are and gets its item
+ * fields as members from the start.  The result is the same class: same name, module and
+ * qualified name, metaclass, base, instance layout (the items, then the __dict__ pointer:
+ * tp_dictoffset -8, basicsize one pointer past the base's) and namespace.
+ *
+ * The caller passes only a base whose __init_subclass__ is StructProxy's and a metaclass
+ * that is `type` with Python-level methods only (same size, type's __new__ and __init__);
+ * anything else raises TypeError, and the caller then uses type(). */
+static PyObject *
+snapshot_class(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *name, *namespace, *fields, *bases = NULL, *capsule = NULL, *cls = NULL;
+    PyTypeObject *base, *metaclass;
+    ItemFieldDefs *block;
+    PyMemberDef *members;
+    const char *qualified;
+    Py_ssize_t qualified_length, count;
+
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "snapshot_class takes 5 arguments");
+        return NULL;
+    }
+    name = args[0];
+    base = (PyTypeObject *)args[1];
+    metaclass = (PyTypeObject *)args[2];
+    namespace = args[3];
+    fields = args[4];
+    if (!PyUnicode_Check(name) || !PyType_Check(args[1]) || !PyType_Check(args[2]) || !PyDict_Check(namespace)
+            || !PyList_Check(fields)) {
+        PyErr_SetString(PyExc_TypeError, "snapshot_class(str, class, metaclass, dict, list)");
+        return NULL;
+    }
+    if (!PyType_IsSubtype(base, &PyTuple_Type) || !(base->tp_flags & Py_TPFLAGS_HEAPTYPE)
+            || base->tp_dictoffset != 0 || base->tp_itemsize != (Py_ssize_t)sizeof(PyObject *)
+            || (base->tp_alloc != PyType_GenericAlloc && base->tp_alloc != proxy_alloc)) {
+        PyErr_SetString(PyExc_TypeError, "snapshot_class: the base must be a tuple subclass without a __dict__");
+        return NULL;
+    }
+    if (!PyType_IsSubtype(metaclass, &PyType_Type) || !PyType_IsSubtype(metaclass, Py_TYPE(base))
+            || metaclass->tp_basicsize != PyType_Type.tp_basicsize || metaclass->tp_itemsize != PyType_Type.tp_itemsize
+            || metaclass->tp_new != PyType_Type.tp_new || metaclass->tp_init != PyType_Type.tp_init) {
+        PyErr_SetString(PyExc_TypeError, "snapshot_class: the metaclass must be type with Python-level methods only");
+        return NULL;
+    }
+    qualified = PyUnicode_AsUTF8AndSize(name, &qualified_length);
+    if (qualified == NULL)
+        return NULL;
+    /* The member definitions (the fields, __dictoffset__, the end marker) and the names they
+     * point at live in one block that the class's namespace owns through the capsule
+     * item_fields uses too (items_needed reads it).  The class's name is copied by CPython
+     * (3.11+; before, tp_name pointed into the spec, so 3.10 makes shape classes with type()). */
+    block = new_item_field_defs(fields, 1, "snapshot_class", &capsule);
+    if (block == NULL)
+        return NULL;
+    count = PyList_GET_SIZE(fields);
+    members = block->defs;
+    /* instances keep their __dict__ pointer after their items, as a class statement lays out
+     * a tuple subclass (CPython takes this entry out of the namespace once it is applied) */
+    members[count].name = "__dictoffset__";
+    members[count].type = T_PYSSIZET;
+    members[count].offset = -(Py_ssize_t)sizeof(PyObject *);
+    members[count].flags = READONLY;
+    {
+        PyType_Slot slots[] = {
+            {Py_tp_members, members},
+            {Py_tp_getset, snapshot_class_getset},
+            {Py_tp_alloc, (void *)proxy_alloc},
+            {0, NULL},
+        };
+        PyType_Spec spec = {
+            .name = qualified,
+            .basicsize = (int)(base->tp_basicsize + sizeof(PyObject *)),
+            .itemsize = 0,
+            .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+            .slots = slots,
+        };
+        bases = PyTuple_Pack(1, (PyObject *)base);
+        if (bases == NULL)
+            goto error;
+#if PY_VERSION_HEX >= 0x030C0000
+        cls = PyType_FromMetaclass(metaclass, NULL, &spec, bases);
+        if (cls == NULL)
+            goto error;
+#else
+        cls = PyType_FromSpecWithBases(&spec, bases);
+        if (cls == NULL)
+            goto error;
+        /* Before 3.12 a spec makes instances of type only; the metaclass has type's layout and
+         * type's __new__ and __init__ (checked above), so the class is simply retyped, as
+         * __class__ assignment would do if type allowed it. */
+        if (Py_TYPE(cls) != metaclass) {
+            Py_INCREF(metaclass);
+            Py_SET_TYPE(cls, metaclass);
+        }
+#endif
+    }
+    if (PyDict_Update(((PyTypeObject *)cls)->tp_dict, namespace) < 0
+            || PyDict_SetItem(((PyTypeObject *)cls)->tp_dict, item_fields_name, capsule) < 0)
+        goto error;
+    PyType_Modified((PyTypeObject *)cls);
+    Py_DECREF(bases);
+    Py_DECREF(capsule);
+    return cls;
+
+error:
+    Py_XDECREF(cls);
+    Py_XDECREF(bases);
+    Py_DECREF(capsule);
+    return NULL;
+}
+#endif
+
 static PyMethodDef proxies_functions[] = {
     {"item_fields", item_fields, METH_VARARGS,
      "item_fields(cls, [(name, index), ...]) -> {name: member descriptor of tuple item index, "
      "'_proxy_item_fields': the capsule owning their definitions}"},
+#if PY_VERSION_HEX >= 0x030B0000
+    {"snapshot_class", (PyCFunction)(void (*)(void))snapshot_class, METH_FASTCALL,
+     "snapshot_class(qualified_name, base, metaclass, namespace, fields) -> the shape class "
+     "metaclass(name, (base,), namespace) with item_fields(cls, fields), made from a type spec"},
+#endif
     {NULL}
 };
 

@@ -20,7 +20,6 @@ stored schema is loaded only through the allow-list unpickler.
 """
 import array
 import functools
-import pickle
 import struct
 import sys
 
@@ -28,6 +27,7 @@ from .. import _native
 from .._native import gather_values
 from ..buffers import as_byte_buffer, is_writable, out_of_bounds
 from ..safe_pickle import SchemaPickleError, load_schema
+from ..schema_bytes import stored_schema_bytes, stores_schema
 from ..types.numbers import FIXED_FORMATS
 from .filemaps import MappedLifetime, temporary_file, write_destination
 
@@ -116,7 +116,7 @@ class MappedArrayProxyBase(MappedLifetime):
         index_offset = position
         positions.write_to(output)
         position += 8 * positions.count
-        stored_schema = _stored_schema(schema)
+        stored_schema = stored_schema_bytes(schema)
         output.write(stored_schema)
         schema_offset = position
         position += len(stored_schema)
@@ -193,7 +193,7 @@ class MappedArrayProxyBase(MappedLifetime):
                 raise ValueError('typed array at offset %d: schema at +%d (%d bytes) is outside it'
                                  % (offset, schema_offset, schema_size))
             data = bytes(buffer[offset + schema_offset:offset + schema_offset + schema_size])
-            if declared is not None and _pickles_to(declared, data):
+            if declared is not None and stores_schema(data, declared):
                 return declared         # the file stores this very schema: nothing to unpickle
             try:
                 stored = load_schema(data)
@@ -360,23 +360,6 @@ class MappedArrayProxyBase(MappedLifetime):
             values = values.copy()
             values[~present] = default
         return values
-
-
-def _stored_schema(schema):
-    """The bytes a typed array stores for its schema (a protocol-2 pickle, as 1.x wrote)."""
-    return pickle.dumps(schema, 2)
-
-
-def _pickles_to(schema, data):
-    """True when ``schema`` is stored as exactly ``data`` (see _stored_schema).
-
-    Pickling a schema costs a fraction of loading one through the allow-list unpickler, so a
-    file written with the declared schema is opened without unpickling anything.
-    """
-    try:
-        return _stored_schema(schema) == data
-    except Exception:           # a schema that cannot be pickled is compared the long way
-        return False
 
 
 def _item_numbers(count, indices):
