@@ -93,27 +93,33 @@ class Shape:
     __slots__ = ('fields', 'struct_format', 'snapshot_format', 'fixed_size', 'fixed_padded_size')
 
     def __init__(self, schema, has, none):
+        # One pass over the slots: this runs when a file is first read in a process, where
+        # every line executed for the first time counts (a cold open is ~0.3 ms in all).
         present = has & ~none
+        slot_types = schema.slot_types
         header = schema.bitmap_format * 2
-        codes = []
+        struct_codes = ['=', header]
+        snapshot_codes = ['=', header]
         fields = []
         offset = 2 * _CODE_SIZES[schema.bitmap_format]
-        for bit, name in enumerate(schema.slot_keys):
-            if not present >> bit & 1:
-                continue
-            slot_type = schema.slot_types[name]
-            code = FIXED_FORMATS.get(slot_type)
-            codec = None
-            if code is None:
-                codec = schema._codec_of(name)
-                code = 'q'
-            fields.append(Field(name, code, codec, offset))
-            codes.append(code)
-            offset += _CODE_SIZES[code]
+        bit = 1
+        for name in schema.slot_keys:
+            if present & bit:
+                code = FIXED_FORMATS.get(slot_types[name])
+                if code is None:        # variable-size: an 8-byte pointer the snapshot skips
+                    fields.append(Field(name, 'q', schema._codec_of(name), offset))
+                    struct_codes.append('q')
+                    snapshot_codes.append('8x')
+                    offset += 8
+                else:
+                    fields.append(Field(name, code, None, offset))
+                    struct_codes.append(code)
+                    snapshot_codes.append(code)
+                    offset += _CODE_SIZES[code]
+            bit <<= 1
         self.fields = tuple(fields)
-        self.struct_format = '=' + header + ''.join(codes)
-        self.snapshot_format = '=' + header + ''.join(
-            field.struct_code if field.codec is None else '8x' for field in fields)
+        self.struct_format = ''.join(struct_codes)
+        self.snapshot_format = ''.join(snapshot_codes)
         self.fixed_size = offset
         self.fixed_padded_size = _pad(offset, schema.alignment)
 

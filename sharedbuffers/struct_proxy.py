@@ -486,12 +486,14 @@ def build_shape_class(schema, has, none, writable):
     """The proxy class of structs of ``schema`` with these bitmaps, over a (non-)writable buffer."""
     layout = schema.shape(has, none)
     native = _native.objects
+    owner = schema.display_name
     namespace = {}
     accessors = {}
     setters = {}
     fixed = []              # (name, struct code, offset) of the fixed-size values
     item_fields = []        # (name, tuple index) of the fixed-size values of a snapshot
-    ctypes_fields = [('_proxy_has', _CTYPES[schema.bitmap_format]), ('_proxy_none', _CTYPES[schema.bitmap_format])]
+    if writable:
+        ctypes_fields = [('_proxy_has', _CTYPES[schema.bitmap_format]), ('_proxy_none', _CTYPES[schema.bitmap_format])]
     index = VALUES_START
     for field in layout.fields:
         if field.codec is not None:
@@ -500,7 +502,7 @@ def build_shape_class(schema, has, none, writable):
                 ctypes_fields.append(('_proxy_pointer_' + field.name, ctypes.c_int64))
             continue
         if writable:
-            live = accessors[field.name] = LiveField(schema.display_name, field.name, field.struct_code, field.offset)
+            live = accessors[field.name] = LiveField(owner, field.name, field.struct_code, field.offset)
             ctypes_fields.append((field.name, _CTYPES[field.struct_code]))
             setters[field.name] = live.__set__
         else:
@@ -510,12 +512,13 @@ def build_shape_class(schema, has, none, writable):
             item_fields.append((field.name, index))
             index += 1
     if not writable:
-        accessors = _SnapshotAccessors(schema.display_name, fixed)
-    for bit, name in enumerate(schema.slot_keys):
-        if none >> bit & 1:
-            namespace[name] = None
-        elif not has >> bit & 1:
-            namespace[name] = AbsentField(schema.display_name, name)
+        accessors = _SnapshotAccessors(owner, fixed)
+    if none or has != (1 << len(schema.slot_keys)) - 1:      # some slots are None or absent
+        for bit, name in enumerate(schema.slot_keys):
+            if none >> bit & 1:
+                namespace[name] = None
+            elif not has >> bit & 1:
+                namespace[name] = AbsentField(owner, name)
     namespace['_proxy_schema'] = schema
     namespace['_proxy_item_indexes'] = item_fields
     namespace['_proxy_accessors'] = accessors
@@ -528,7 +531,7 @@ def build_shape_class(schema, has, none, writable):
     else:
         base, metaclass = StructProxy, ProxyType
     bases = tuple(schema.proxy_bases) + (base,)
-    name = '%sProxy' % (schema.display_name,)
+    name = '%sProxy' % (owner,)
     if not writable and len(bases) == 1 and hasattr(native, 'snapshot_class'):
         # The same class as the class statement below makes, without type()'s cost (see
         # snapshot_class in _native/proxies.c): __init_subclass__'s item fields included.
