@@ -341,9 +341,17 @@ def test_snapshot_class_makes_the_class_the_class_statement_makes(shape):
     made = struct_proxy.build_shape_class(schema, has, none, False)
     twin = _class_statement_twin(schema, has, none)
     assert made is not twin
-    for attribute in ('__name__', '__qualname__', '__module__', '__basicsize__', '__itemsize__', '__dictoffset__',
-                      '__flags__', '__doc__'):
+    for attribute in ('__name__', '__qualname__', '__module__', '__itemsize__', '__doc__'):
         assert getattr(made, attribute) == getattr(twin, attribute), attribute
+    # Instances keep their __dict__ pointer right after their items.  A class statement lays a
+    # tuple subclass out so too before 3.12; from 3.12 it keeps the pointer before the object
+    # (Py_TPFLAGS_MANAGED_DICT), which both work with.
+    assert (made.__basicsize__, made.__dictoffset__) == (struct_proxy.StructProxy.__basicsize__ + 8, -8)
+    managed_dict = 1 << 4
+    assert made.__flags__ | managed_dict == twin.__flags__ | managed_dict
+    if not twin.__flags__ & managed_dict:
+        assert (made.__basicsize__, made.__dictoffset__, made.__flags__) == (
+            twin.__basicsize__, twin.__dictoffset__, twin.__flags__)
     assert type(made) is type(twin) is struct_proxy.ProxyType
     assert made.__mro__[1:] == twin.__mro__[1:]
     assert set(made.__dict__) == set(twin.__dict__) and '__dictoffset__' not in made.__dict__

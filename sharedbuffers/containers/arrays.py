@@ -34,6 +34,7 @@ from .filemaps import MappedLifetime, temporary_file, write_destination
 __all__ = ['MappedArrayProxyBase']
 
 _HEADER = struct.Struct('=QQQQQQQ')
+_POSITION = struct.Struct('=Q')
 HEADER_SIZE = _HEADER.size
 VERSION = 2
 MIN_READER_VERSION = 2
@@ -168,9 +169,8 @@ class MappedArrayProxyBase(MappedLifetime):
         self.total_size = total
         self.index_offset = index_offset
         self.index_elements = count
-        self._index = memoryview(buffer)[offset + index_offset:offset + index_offset + 8 * count].cast('Q')
         self._mmap = None
-        if count and self._index[0] < HEADER_SIZE:
+        if count and _POSITION.unpack_from(buffer, offset + index_offset)[0] < HEADER_SIZE:
             raise ValueError('Cannot reliably map version-0 buffers')
         if count and min_reader > VERSION:
             raise ValueError('typed array at offset %d needs reader version %d; this one reads up to %d'
@@ -207,6 +207,13 @@ class MappedArrayProxyBase(MappedLifetime):
         return stored
 
     # -- reading ----------------------------------------------------------------------------
+
+    @functools.cached_property
+    def _index(self):
+        """The items' positions as a memoryview of uint64 (made on first use: with the C
+        module, ``arr[i]`` and iteration read the index themselves)."""
+        start = self.offset + self.index_offset
+        return memoryview(self.buf)[start:start + 8 * self.index_elements].cast('Q')
 
     def __len__(self):
         return self.index_elements
