@@ -6,11 +6,10 @@ by the pickle module).
 
 Opening a file with a declared schema compares the stored bytes with the declared schema's,
 so that a file written with another layout is never read with this one (``stores_schema``).
-That comparison runs once per open, and in a fresh process ``pickle.dumps`` is a sixth of the
-whole open: it looks every class it names up through the import machinery.  The native module
-writes the same bytes without it (``_native/schema_pickle.c``); for what it does not handle
-(user data of other types, nested classes...) it answers None and ``pickle.dumps`` writes them.
-Both give the same bytes: the tests compare them over generated schemas.
+That comparison runs at every open; the native module writes the same bytes as ``pickle.dumps``
+in half its time, without its import lookups and general dispatch (``_native/schema_pickle.c``).
+For what it does not handle (user data of other types, nested classes...) it answers None and
+``pickle.dumps`` writes them.  Both give the same bytes: the tests compare them over generated schemas.
 """
 import _compat_pickle
 import copyreg
