@@ -46,7 +46,7 @@ from .buffers import as_byte_buffer, is_writable, out_of_bounds
 from .codegen import compile_function
 from .rtti import mapped_object
 from .types.dicts import mapped_dict
-from .types.numbers import check_fixed_value
+from .types.numbers import FIXED_FORMATS, check_fixed_value
 from .types.proxied import proxied_dict, proxied_frozenset, proxied_list, proxied_tuple
 from .types.sequences import mapped_list, mapped_tuple
 from .types.sets import mapped_frozenset
@@ -423,6 +423,9 @@ _LAZY_FIELDS = {mapped_bytes: LazyBytesField, mapped_unicode: LazyStrField}
 _C_FIELD_KINDS = {mapped_bytes: 'KIND_BYTES', mapped_unicode: 'KIND_STR', mapped_list: 'KIND_LIST',
                   mapped_tuple: 'KIND_TUPLE', mapped_frozenset: 'KIND_FROZENSET', mapped_dict: 'KIND_DICT',
                   mapped_object: 'KIND_OBJECT'}
+# the same, as the numbers snapshot_layout takes
+_C_FIELD_KIND_NUMBERS = ({codec: getattr(_native.objects, kind) for codec, kind in _C_FIELD_KINDS.items()}
+                         if _native.objects is not None else {})
 
 
 def _lazy_field(name, pointer_offset, codec, writable):
@@ -519,28 +522,58 @@ def build_shape_class(schema, has, none, writable):
                 namespace[name] = None
             elif not has >> bit & 1:
                 namespace[name] = AbsentField(owner, name)
-    namespace['_proxy_schema'] = schema
-    namespace['_proxy_item_indexes'] = item_fields
-    namespace['_proxy_accessors'] = accessors
-    namespace['_proxy_setters'] = setters if writable else _READ_ONLY_MARK
-    namespace['__module__'] = __name__
     if writable:
         namespace['_pack_'] = 1
         namespace['_fields_'] = ctypes_fields
-        base, metaclass = LiveStructProxy, LiveProxyType
-    else:
+    return _shape_class(schema, owner, namespace, item_fields, accessors, setters if writable else None)
+
+
+def _shape_class(schema, owner, namespace, item_fields, accessors, setters):
+    """The shape class with this namespace (its attributes) and the proxy machinery's entries;
+    ``setters`` is None for a snapshot class (read-only)."""
+    namespace['_proxy_schema'] = schema
+    namespace['_proxy_item_indexes'] = item_fields
+    namespace['_proxy_accessors'] = accessors
+    namespace['_proxy_setters'] = _READ_ONLY_MARK if setters is None else setters
+    if setters is None:
         base, metaclass = StructProxy, ProxyType
+    else:
+        base, metaclass = LiveStructProxy, LiveProxyType
     bases = tuple(schema.proxy_bases) + (base,)
     name = '%sProxy' % (owner,)
-    if not writable and len(bases) == 1 and hasattr(native, 'snapshot_class'):
+    native = _native.objects
+    if setters is None and len(bases) == 1 and hasattr(native, 'snapshot_class'):
         # The same class as the class statement below makes, without type()'s cost (see
         # snapshot_class in _native/proxies.c): __init_subclass__'s item fields included.
-        del namespace['__module__']
         return native.snapshot_class('%s.%s' % (__name__, name), base, metaclass, namespace,
                                      _BASE_ITEM_FIELDS + item_fields)
+    namespace['__module__'] = __name__
     cls = _metaclass_for(bases, metaclass)(name, bases, namespace)
     cls.__qualname__ = name
     return cls
+
+
+def _full_snapshot_layout(schema):
+    """(class, snapshot format, fixed size, SnapshotUnpacker fields) of the full shape's
+    read-only proxies, laid out in C (``snapshot_layout`` in ``_native/proxies.c``), or None.
+
+    Why: this is what opening a file in a fresh process waits on.  Laid out in Python (a
+    :class:`~sharedbuffers.schema.Shape`, then :func:`build_shape_class`'s loop and one
+    :func:`_lazy_field` per pointer) it ran about a thousand bytecodes, each touching code and
+    objects for the first time.  The class is the same either way (a test compares them).
+    None when the C module is missing, or for a layout it leaves to Python.
+    """
+    native = _native.objects
+    if native is None:
+        return None
+    layout = native.snapshot_layout(schema.slot_keys, schema.slot_types, FIXED_FORMATS, schema.bitmap_format,
+                                    _C_FIELD_KIND_NUMBERS, _IMMUTABLE, ProxyBehaviour)
+    if layout is None:
+        return None
+    readers, item_fields, fixed, unpacker_fields, snapshot_format, fixed_size = layout
+    owner = schema.display_name
+    cls = _shape_class(schema, owner, readers, item_fields, _SnapshotAccessors(owner, fixed), None)
+    return cls, snapshot_format, fixed_size, unpacker_fields
 
 
 # One ctypes view ("anchor") per writable buffer holds a buffer export, which pins the memory:
@@ -596,7 +629,8 @@ def build_unpacker(schema):
     guess.  Any other shape is looked up by its bitmaps (its class made on first use).
     """
     shapes = {}
-    full_format = schema.full_snapshot_format()
+    full = _full_snapshot_layout(schema)
+    full_format = full[1] if full is not None else schema.full_snapshot_format()
     namespace = {
         'shapes': shapes,
         'FULL_READ_ONLY': None,
@@ -610,23 +644,20 @@ def build_unpacker(schema):
         'schema': schema,
     }
     slot_mask = (1 << len(schema.slot_keys)) - 1
-    if full_format:
-        # The class only: the struct reader _make_shape_reader would add is read_full below.
-        namespace['FULL_READ_ONLY'] = build_shape_class(schema, slot_mask, 0, False)
-
     name = 'unpack %s' % schema.display_name
-    native = _native.objects
-    if native is None or not full_format:
+    if full is None:
+        if full_format:
+            # The class only: the struct reader _make_shape_reader would add is read_full below.
+            namespace['FULL_READ_ONLY'] = build_shape_class(schema, slot_mask, 0, False)
         _add_struct_readers(namespace, schema, full_format)
         return compile_function(_unpacker_source(full_format, slot_mask), 'unpack_from', namespace, name), shapes
     # The fast path, in C; every other case runs the generated function, which is written and
     # compiled when first needed: opening a file of full-shape records never pays for it, nor
     # for its struct readers (compiling a struct format is a cost of a cold open too).
-    full = schema.shape(slot_mask, 0)
-    fixed = [(field.struct_code, field.offset) for field in full.fields if field.codec is None]
-    unpack_from = native.SnapshotUnpacker(
+    namespace['FULL_READ_ONLY'], _, fixed_size, fixed = full
+    unpack_from = _native.objects.SnapshotUnpacker(
         namespace['FULL_READ_ONLY'], _compiled_on_first_call(full_format, slot_mask, namespace, name), slot_mask,
-        schema.bitmap_size // 8, full.fixed_size, fixed)
+        schema.bitmap_size // 8, fixed_size, fixed)
     return unpack_from, shapes
 
 

@@ -17,6 +17,8 @@ from hypothesis import given, settings, strategies as st
 
 from sharedbuffers import _native, struct_proxy
 from sharedbuffers.mapped_struct import Schema, mapped_object
+from sharedbuffers.types import numbers as number_types
+from sharedbuffers.types.sequences import mapped_list
 
 pytestmark = pytest.mark.native_only
 
@@ -419,3 +421,90 @@ def test_snapshot_class_refuses_what_it_cannot_make():
     made = make('some.module.Made', base, meta, {'answer': 42}, [('first', 4)])
     assert (made.__module__, made.__qualname__, made.answer) == ('some.module', 'Made', 42)
     assert tuple.__new__(made, (0, 1, 2, 3, 'item')).first == 'item'
+
+
+class _Generic:
+    """A codec that is an instance (not a class): read through its own ``read``."""
+    def __init__(self):
+        self.read = mapped_list.read
+        self.write = mapped_list.write
+
+
+class _Odd:
+    __slot_types__ = {'a': int, 'b': str, 'c': float, 'nested': Inner, 'code': frozenset, 'any': object,
+                      'bytes_': bytes, 'flag': bool, 'small': number_types.byte, 'half': number_types.float32,
+                      'word': number_types.ushort, 'big': number_types.uint64, 'table': dict, 'pair': tuple}
+    __slots__ = tuple(__slot_types__)
+
+
+def _python_full_layout(schema):
+    """What build_unpacker made for the full shape before snapshot_layout: the class, the Shape."""
+    everything = (1 << len(schema.slot_keys)) - 1
+    shape = schema.shape(everything, 0)
+    unpacker_fields = [(field.struct_code, field.offset) for field in shape.fields if field.codec is None]
+    return struct_proxy.build_shape_class(schema, everything, 0, False), shape, unpacker_fields
+
+
+@pytest.mark.parametrize('cls', [Record, Outer, Inner, _Odd])
+@pytest.mark.parametrize('alignment', [1, 8])
+def test_snapshot_layout_is_the_shape_and_class_python_makes(cls, alignment):
+    schema = Schema(cls.__slot_types__, alignment=alignment, declared_class=cls)
+    made, snapshot_format, fixed_size, unpacker_fields = struct_proxy._full_snapshot_layout(schema)
+    twin, shape, twin_unpacker_fields = _python_full_layout(schema)
+    assert (snapshot_format, fixed_size, unpacker_fields) == (shape.snapshot_format, shape.fixed_size,
+                                                              twin_unpacker_fields)
+    assert list(made.__dict__) == list(twin.__dict__)           # same attributes, same order
+    for name, value in made.__dict__.items():
+        other = twin.__dict__[name]
+        assert type(value) is type(other), name
+        if isinstance(value, _native.objects.FieldReader):
+            assert (value.name, value.pointer_offset, value.kind, value.read) == (
+                other.name, other.pointer_offset, other.kind, other.read), name
+        elif name == '_proxy_accessors':
+            assert (value.owner, value.fields) == (other.owner, other.fields)
+        elif name in ('_proxy_item_indexes', '_proxy_schema', '_proxy_setters'):
+            assert value == other, name
+    assert (made.__name__, made.__qualname__, made.__module__, type(made), made.__mro__[1:]) == (
+        twin.__name__, twin.__qualname__, twin.__module__, type(twin), twin.__mro__[1:])
+
+
+def test_snapshot_layout_reads_instance_codecs_and_leaves_the_rest_to_python():
+    layout = _native.objects.snapshot_layout
+    kinds, immutable, base = struct_proxy._C_FIELD_KIND_NUMBERS, struct_proxy._IMMUTABLE, struct_proxy.ProxyBehaviour
+    formats = struct_proxy.FIXED_FORMATS
+    generic = _Generic()
+    readers, item_fields, fixed, unpacker_fields, snapshot_format, size = layout(
+        ('n', 'g'), {'n': int, 'g': generic}, formats, 'B', kinds, immutable, base)
+    assert (item_fields, fixed, unpacker_fields, snapshot_format, size) == (
+        [('n', 4)], [('n', 'q', 2)], [('q', 2)], '=BBq8x', 18)
+    assert (readers['g'].kind, readers['g'].read, readers['g'].pointer_offset) == (
+        _native.objects.KIND_GENERIC, generic.read, 10)
+
+    class Unregistered:
+        pass
+    # a class that is not a codec yet, an unhashable slot type: the Python path words the error
+    assert layout(('u',), {'u': Unregistered}, formats, 'B', kinds, immutable, base) is None
+    assert layout(('u',), {'u': []}, formats, 'B', kinds, immutable, base) is None
+    assert layout(('u',), {'u': int}, {int: 'z'}, 'B', kinds, immutable, base) is None
+    with pytest.raises(KeyError):
+        layout(('missing',), {}, formats, 'B', kinds, immutable, base)
+    with pytest.raises(TypeError, match='snapshot_layout'):
+        layout(['n'], {'n': int}, formats, 'B', kinds, immutable, base)
+
+    class NotCallable:
+        read = 5
+    with pytest.raises(TypeError, match='callable'):
+        layout(('g',), {'g': NotCallable()}, formats, 'B', kinds, immutable, base)
+
+
+def test_a_schema_with_an_unregistered_class_still_opens_through_python():
+    class Later:
+        __slot_types__ = {'x': int}
+        __slots__ = ('x',)
+
+    class Holder:
+        __slot_types__ = {'id': int, 'later': Later}
+        __slots__ = ('id', 'later')
+    schema = Schema.from_typed_slots(Holder)
+    assert struct_proxy._full_snapshot_layout(schema) is None
+    schema.unpacker()           # no fast path yet, and no error until a Later is read or written

@@ -551,6 +551,268 @@ static PyTypeObject FieldReader_Type = {
     .tp_members = field_members,
 };
 
+/* -- snapshot_layout --------------------------------------------------------------------- */
+
+/* A FieldReader as FieldReader(name, pointer_offset, kind, read, immutable_types, proxy_base)
+ * makes it (the arguments are already checked by the caller). */
+static PyObject *
+new_field_reader(PyObject *name, Py_ssize_t pointer_offset, int kind, PyObject *read,
+                 PyObject *immutable_types, PyObject *proxy_base)
+{
+    FieldReader *self = (FieldReader *)FieldReader_Type.tp_alloc(&FieldReader_Type, 0);
+    if (self == NULL)
+        return NULL;
+    self->name = Py_NewRef(name);
+    self->read = Py_NewRef(read);
+    self->immutable_types = Py_NewRef(immutable_types);
+    self->proxy_base = Py_NewRef(proxy_base);
+    self->pointer_offset = pointer_offset;
+    self->kind = kind;
+    return (PyObject *)self;
+}
+
+/* getattr(obj, name, None) as a new reference; NULL only with an error other than
+ * AttributeError set. */
+static PyObject *
+optional_attribute(PyObject *obj, const char *name)
+{
+    PyObject *value = PyObject_GetAttrString(obj, name);
+    if (value == NULL && PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        PyErr_Clear();
+        return Py_NewRef(Py_None);
+    }
+    return value;
+}
+
+/* The reader of a variable-size slot whose codec is `codec`: what struct_proxy._lazy_field
+ * makes for a read-only snapshot class.  Sets *unhandled (and returns NULL without an error)
+ * for a class that is not a codec yet (not registered): Schema._codec_of words that error. */
+static PyObject *
+variable_field_reader(PyObject *name, Py_ssize_t pointer_offset, PyObject *codec, PyObject *field_kinds,
+                      PyObject *immutable_types, PyObject *proxy_base, int *unhandled)
+{
+    PyObject *kind_object = NULL, *read = NULL, *reader;
+    long kind;
+
+    if (PyType_Check(codec)) {
+        PyObject *write = optional_attribute(codec, "write");
+        if (write == NULL)
+            return NULL;
+        Py_DECREF(write);
+        if (write == Py_None) {
+            *unhandled = 1;
+            return NULL;
+        }
+        kind_object = PyDict_GetItemWithError(field_kinds, codec);
+        if (kind_object == NULL && PyErr_Occurred())
+            return NULL;
+    }
+    if (kind_object != NULL) {          /* the common codecs (classes), known without nested_schema */
+        kind = PyLong_AsLong(kind_object);
+        if (kind == -1 && PyErr_Occurred())
+            return NULL;
+        read = PyObject_GetAttrString(codec, "read");
+    }
+    else {
+        PyObject *nested = optional_attribute(codec, "nested_schema");
+        if (nested == NULL)
+            return NULL;
+        if (nested != Py_None) {
+            kind = KIND_STRUCT;
+            read = nested;
+        }
+        else {
+            Py_DECREF(nested);
+            kind = KIND_GENERIC;
+            read = PyObject_GetAttrString(codec, "read");
+        }
+    }
+    if (read == NULL)
+        return NULL;
+    if (kind < KIND_GENERIC || kind > KIND_OBJECT) {
+        PyErr_Format(PyExc_ValueError, "unknown field kind %ld", kind);
+        Py_DECREF(read);
+        return NULL;
+    }
+    if (kind != KIND_STRUCT && !PyCallable_Check(read)) {
+        PyErr_SetString(PyExc_TypeError, "read must be callable");
+        Py_DECREF(read);
+        return NULL;
+    }
+    reader = new_field_reader(name, pointer_offset, (int)kind, read, immutable_types, proxy_base);
+    Py_DECREF(read);
+    return reader;
+}
+
+/* What snapshot_layout collects, slot by slot. */
+typedef struct {
+    PyObject *item_fields, *fixed, *unpacker_fields;    /* lists (see snapshot_layout) */
+    char codes[2 * 64 + 4];     /* the snapshot format: "=", 2 bitmap codes, at most "8x" per slot */
+    Py_ssize_t length;          /* of codes */
+    Py_ssize_t offset;          /* of the next slot from the struct start */
+    Py_ssize_t index;           /* of the next fixed-size value in the proxy tuple */
+} FullLayout;
+
+/* Adds a fixed-size slot stored with struct code `code_object` (a one-character str). */
+static int
+place_fixed_slot(PyObject *name, PyObject *code_object, FullLayout *layout, int *unhandled)
+{
+    const char *code = PyUnicode_Check(code_object) ? PyUnicode_AsUTF8(code_object) : NULL;
+    PyObject *entry;
+
+    if (code == NULL && PyErr_Occurred())
+        return -1;
+    if (code == NULL || strlen(code) != 1 || code_size(code[0]) == 0) {
+        *unhandled = 1;
+        return -1;
+    }
+    entry = Py_BuildValue("(On)", name, layout->index);
+    if (entry == NULL || PyList_Append(layout->item_fields, entry) < 0)
+        goto error;
+    Py_DECREF(entry);
+    entry = Py_BuildValue("(OOn)", name, code_object, layout->offset);
+    if (entry == NULL || PyList_Append(layout->fixed, entry) < 0)
+        goto error;
+    Py_DECREF(entry);
+    entry = Py_BuildValue("(On)", code_object, layout->offset);
+    if (entry == NULL || PyList_Append(layout->unpacker_fields, entry) < 0)
+        goto error;
+    Py_DECREF(entry);
+    layout->codes[layout->length++] = code[0];
+    layout->offset += code_size(code[0]);
+    layout->index++;
+    return 0;
+
+error:
+    Py_XDECREF(entry);
+    return -1;
+}
+
+/* snapshot_layout(slot_keys, slot_types, fixed_formats, bitmap_code, field_kinds,
+ *                 immutable_types, proxy_base)
+ *   -> (readers, item_fields, fixed, unpacker_fields, snapshot_format, fixed_size), or None
+ *
+ * The layout of a schema's full shape (every slot present, none None) and what its read-only
+ * snapshot class is made of, in one call:
+ *   readers          {name: FieldReader} of the variable-size slots, in slot order
+ *   item_fields      [(name, tuple index)] of the fixed-size slots (index 4 on: after the
+ *                    buffer, offset and bitmaps)
+ *   fixed            [(name, struct code, offset)] of the fixed-size slots
+ *   unpacker_fields  [(struct code, offset)] of the same, as SnapshotUnpacker takes them
+ *   snapshot_format  Shape.snapshot_format; fixed_size: Shape.fixed_size
+ * `fixed_formats` maps fixed-size slot types to struct codes, `field_kinds` codec classes to
+ * FieldReader kinds.  Any other slot type is a codec, read as struct_proxy._lazy_field reads it.
+ *
+ * None means "not here": a slot type the Python code handles itself (an unhashable or
+ * unregistered one, an odd struct code).  The caller then computes the Shape in Python, which
+ * gives the same layout and raises the errors the schema words.
+ *
+ * Why: this runs when a file is first read in a process.  In Python (Shape.__init__, then the
+ * class's field loop and one _lazy_field call per pointer) it ran about a thousand bytecodes,
+ * each touching code and objects for the first time: 100-150 us of a cold open. */
+static PyObject *
+snapshot_layout(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *slot_keys, *slot_types, *fixed_formats, *field_kinds, *immutable_types, *proxy_base;
+    PyObject *readers = NULL, *result = NULL, *format = NULL;
+    FullLayout layout = {.index = 4};     /* items 0-3: buffer, offset, has and none bitmaps */
+    const char *bitmap_code;
+    Py_ssize_t count, i;
+    int unhandled = 0;
+
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "snapshot_layout takes 7 arguments");
+        return NULL;
+    }
+    slot_keys = args[0];
+    slot_types = args[1];
+    fixed_formats = args[2];
+    field_kinds = args[4];
+    immutable_types = args[5];
+    proxy_base = args[6];
+    if (!PyTuple_Check(slot_keys) || !PyDict_Check(slot_types)
+            || !PyDict_Check(fixed_formats) || !PyUnicode_Check(args[3]) || !PyDict_Check(field_kinds)
+            || !PyFrozenSet_Check(immutable_types) || !PyType_Check(proxy_base)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "snapshot_layout(tuple, dict, dict, str, dict, frozenset, class)");
+        return NULL;
+    }
+    count = PyTuple_GET_SIZE(slot_keys);
+    bitmap_code = PyUnicode_AsUTF8(args[3]);
+    if (bitmap_code == NULL)
+        return NULL;
+    if (count > 64 || strlen(bitmap_code) != 1 || code_size(bitmap_code[0]) == 0)
+        Py_RETURN_NONE;
+    layout.codes[layout.length++] = '=';
+    layout.codes[layout.length++] = bitmap_code[0];
+    layout.codes[layout.length++] = bitmap_code[0];
+    layout.offset = 2 * code_size(bitmap_code[0]);
+
+    readers = PyDict_New();
+    layout.item_fields = PyList_New(0);
+    layout.fixed = PyList_New(0);
+    layout.unpacker_fields = PyList_New(0);
+    if (readers == NULL || layout.item_fields == NULL || layout.fixed == NULL || layout.unpacker_fields == NULL)
+        goto done;
+    for (i = 0; i < count; i++) {
+        PyObject *name = PyTuple_GET_ITEM(slot_keys, i), *slot_type, *code_object;
+        int placed;
+
+        if (!PyUnicode_Check(name)) {
+            unhandled = 1;
+            goto done;
+        }
+        slot_type = PyDict_GetItemWithError(slot_types, name);
+        if (slot_type == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetObject(PyExc_KeyError, name);
+            goto done;
+        }
+        Py_INCREF(slot_type);       /* hashing it or reading its attributes may run Python code */
+        code_object = PyDict_GetItemWithError(fixed_formats, slot_type);
+        Py_XINCREF(code_object);
+        if (code_object == NULL && PyErr_Occurred()) {
+            if (PyErr_ExceptionMatches(PyExc_TypeError)) {      /* unhashable: the Python path's case */
+                PyErr_Clear();
+                unhandled = 1;
+            }
+            placed = -1;
+        }
+        else if (code_object != NULL) {
+            placed = place_fixed_slot(name, code_object, &layout, &unhandled);
+        }
+        else {
+            PyObject *reader = variable_field_reader(name, layout.offset, slot_type, field_kinds, immutable_types,
+                                                     proxy_base, &unhandled);
+            placed = reader == NULL ? -1 : PyDict_SetItem(readers, name, reader);
+            Py_XDECREF(reader);
+            if (placed == 0) {
+                layout.codes[layout.length++] = '8';
+                layout.codes[layout.length++] = 'x';
+                layout.offset += 8;
+            }
+        }
+        Py_DECREF(slot_type);
+        Py_XDECREF(code_object);
+        if (placed < 0)
+            goto done;
+    }
+    format = PyUnicode_FromStringAndSize(layout.codes, layout.length);
+    if (format != NULL)
+        result = Py_BuildValue("(OOOOOn)", readers, layout.item_fields, layout.fixed, layout.unpacker_fields,
+                               format, layout.offset);
+
+done:
+    Py_XDECREF(readers);
+    Py_XDECREF(layout.item_fields);
+    Py_XDECREF(layout.fixed);
+    Py_XDECREF(layout.unpacker_fields);
+    Py_XDECREF(format);
+    if (result == NULL && unhandled && !PyErr_Occurred())
+        Py_RETURN_NONE;
+    return result;
+}
+
 /* -- registration ------------------------------------------------------------------------ */
 
 /* -- item_fields ------------------------------------------------------------------------- */
@@ -861,6 +1123,10 @@ static PyMethodDef proxies_functions[] = {
     {"item_fields", item_fields, METH_VARARGS,
      "item_fields(cls, [(name, index), ...]) -> {name: member descriptor of tuple item index, "
      "'_proxy_item_fields': the capsule owning their definitions}"},
+    {"snapshot_layout", (PyCFunction)(void (*)(void))snapshot_layout, METH_FASTCALL,
+     "snapshot_layout(slot_keys, slot_types, fixed_formats, bitmap_code, field_kinds, immutable_types, "
+     "proxy_base) -> (readers, item_fields, fixed, unpacker_fields, snapshot_format, fixed_size) of the "
+     "full shape, or None for the Python path"},
 #if PY_VERSION_HEX >= 0x030B0000
     {"snapshot_class", (PyCFunction)(void (*)(void))snapshot_class, METH_FASTCALL,
      "snapshot_class(qualified_name, base, metaclass, namespace, fields) -> the shape class "
