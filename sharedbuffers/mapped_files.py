@@ -99,8 +99,10 @@ class MappedFile:
             self._map(file.fileno(), size)
 
     def _map(self, descriptor, size):
-        length = os.fstat(descriptor).st_size
         offset = self.offset
+        if size is None and self.mode != 'w+' and self._map_to_end(descriptor, offset):
+            return
+        length = os.fstat(descriptor).st_size
         if self.mode == 'w+':
             os.ftruncate(descriptor, 0)
             length = 0
@@ -120,6 +122,28 @@ class MappedFile:
         self._mmap = mmap.mmap(descriptor, end - start, access=_ACCESS[self.mode], offset=start)
         self._whole = memoryview(self._mmap)[offset - start:]
         self.size = size
+
+    def _map_to_end(self, descriptor, offset):
+        """Map from ``offset`` to the end of the file, sized by ``mmap`` itself; False when
+        there is nothing to map there (``_map`` then words the error).
+
+        The common way to open a container.  ``mmap`` takes the file's size with its own
+        ``fstat``, so asking for it first was one more system call (and a stat result) on
+        every open.
+        """
+        start = offset - offset % mmap.ALLOCATIONGRANULARITY
+        try:
+            mapped = mmap.mmap(descriptor, 0, access=_ACCESS[self.mode], offset=start)
+        except ValueError:      # an empty file, or offset past its end
+            return False
+        size = len(mapped) - (offset - start)
+        if size <= 0:
+            mapped.close()
+            return False
+        self._mmap = mapped
+        self._whole = memoryview(mapped)[offset - start:]
+        self.size = size
+        return True
 
     # -- views ------------------------------------------------------------------------------
 

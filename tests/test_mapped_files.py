@@ -258,3 +258,21 @@ def test_id_mapper_is_a_context_manager(tmp_path):
     with NumericIdMapper.map_file(path, mode='r') as mapper:
         assert mapper[2] == 20
     assert mapper.closed
+
+
+@pytest.mark.parametrize('mode', ['r', 'r+', 'c'])
+def test_mapping_to_the_end_words_what_is_not_there(data_file, tmp_path, mode):
+    # size=None maps to the end of the file (sized by mmap itself): nothing there is an error
+    # that names the offset, as with an explicit size
+    with pytest.raises(ValueError, match='offset 20000 is past the end of the file'):
+        MappedFile(data_file, mode, offset=20000)
+    with pytest.raises(ValueError, match='offset 70000 is past the end of the file'):
+        MappedFile(data_file, mode, offset=70000)          # in a later allocation granule
+    with pytest.raises(ValueError, match=r'empty region \(offset 16384'):
+        MappedFile(data_file, mode, offset=16384)
+    empty = tmp_path / 'empty.bin'
+    empty.write_bytes(b'')
+    with pytest.raises(ValueError, match=r'empty region \(offset 0'):
+        MappedFile(empty, mode)
+    with MappedFile(data_file, mode, offset=16383) as mapped:
+        assert (mapped.size, bytes(mapped.view())) == (1, open(data_file, 'rb').read()[-1:])

@@ -227,8 +227,6 @@ class _SharedKernels:
             self._outcomes[number].set_result(result)
 
 
-_KEYED_METHODS = ('get', '__getitem__', '__contains__')
-
 
 class _IdMapper(MappedLifetime):
     """What every kind shares: building into files, mapping, row access and lookups."""
@@ -305,8 +303,9 @@ class _IdMapper(MappedLifetime):
         self._index_start = start
         self._row_bytes = row_bytes
         native = _native.objects
-        if native is not None and self._key_lookup is not None and all(
-                isinstance(getattr(type(self), name), native.KeyedMethod) for name in _KEYED_METHODS):
+        cls = type(self)
+        if native is not None and self._key_lookup is not None and isinstance(cls.get, native.KeyedMethod) \
+                and isinstance(cls.__getitem__, native.KeyedMethod) and isinstance(cls.__contains__, native.KeyedMethod):
             # get, [] and `in` of a key of the mapper's own type in one C call (see below)
             self._keys = native.KeyLookup(buffer, offset, start, count, self.columns, self.width // 8,
                                           self._key_lookup == 'str', self.lookup_directory_after,
