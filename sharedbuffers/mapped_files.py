@@ -81,7 +81,7 @@ class MappedFile:
             raise ValueError("mode 'w+' creates the file and needs a size")
         self.mode = mode
         self.offset = offset
-        self._views = {}       # id(view) -> weak reference; memoryviews are not hashable
+        self._views = []       # weak references to the views handed out (see _track)
         self._mmap = None
         self._whole = None
         # os.PathLike's test without the ABC machinery, which costs ~20 us on a cold open
@@ -161,9 +161,14 @@ class MappedFile:
         return self._whole
 
     def _track(self, view):
-        key = id(view)
+        # A list of plain weak references (memoryviews are not hashable), rid of the dead ones
+        # whenever its length reaches a power of two: a callback per view would be a closure
+        # made on every open.
         views = self._views
-        views[key] = weakref.ref(view, lambda _, key=key: views.pop(key, None))
+        count = len(views)
+        if count >= 8 and not count & (count - 1):
+            views[:] = [reference for reference in views if reference() is not None]
+        views.append(weakref.ref(view))
         return view
 
     @property
@@ -210,7 +215,7 @@ class MappedFile:
     @property
     def live_views(self):
         """How many views handed out by this mapping are still alive (and not released)."""
-        return sum(1 for ref in list(self._views.values()) if (view := ref()) is not None and not _released(view))
+        return sum(1 for ref in list(self._views) if (view := ref()) is not None and not _released(view))
 
     # -- lifetime ---------------------------------------------------------------------------
 

@@ -276,3 +276,14 @@ def test_mapping_to_the_end_words_what_is_not_there(data_file, tmp_path, mode):
         MappedFile(empty, mode)
     with MappedFile(data_file, mode, offset=16383) as mapped:
         assert (mapped.size, bytes(mapped.view())) == (1, open(data_file, 'rb').read()[-1:])
+
+
+def test_views_handed_out_and_dropped_are_forgotten(data_file):
+    with MappedFile(data_file, 'r') as mapped:
+        kept = [mapped.view(index, 4) for index in range(5)]
+        for index in range(1000):
+            mapped.view(index, 8)           # dropped at once
+        assert mapped.live_views == 5
+        assert len(mapped._views) < 64      # the dead references do not pile up
+        del kept
+        assert mapped.live_views == 0

@@ -36,6 +36,8 @@ typedef struct {
     Py_ssize_t size, capacity;
     PyObject **memo;            /* memoized objects (owned references); index = memo number */
     Py_ssize_t memo_count, memo_capacity;
+    Py_ssize_t *memo_slots;     /* open-addressing index of memo by address: number + 1, 0 = empty */
+    Py_ssize_t slot_count;      /* a power of two, at least twice memo_count (0 before the first put) */
     PyObject *reduced_types;    /* tuple: exact types written through __reduce_ex__(2) */
     PyObject *name_mapping;     /* _compat_pickle.REVERSE_NAME_MAPPING */
     PyObject *import_mapping;   /* _compat_pickle.REVERSE_IMPORT_MAPPING */
@@ -47,6 +49,10 @@ typedef struct {
 
 /* Results of the writing functions: written, not writable here (None), or a Python error. */
 enum { WRITTEN = 0, UNSUPPORTED = 1, FAILED = -1 };
+
+/* Interned names of the attributes read and the protocol number (made once: a name made from a
+ * C string per call is a new str to hash, every time). */
+static PyObject *qualname_attribute, *module_attribute, *name_attribute, *reduce_ex_attribute, *protocol_number;
 
 static int
 put_bytes(Writer *writer, const void *bytes, Py_ssize_t length)
@@ -81,15 +87,48 @@ put_opcode_u32(Writer *writer, char opcode, uint32_t value)
     return put_bytes(writer, bytes, 5);
 }
 
+/* Where `object` is, or would go, in the memo index (the index is never full). */
+static Py_ssize_t
+memo_slot(Writer *writer, PyObject *object)
+{
+    size_t mask = (size_t)writer->slot_count - 1;
+    size_t slot = ((uintptr_t)object >> 4) * (size_t)0x9E3779B97F4A7C15ULL & mask;
+    while (writer->memo_slots[slot] != 0 && writer->memo[writer->memo_slots[slot] - 1] != object)
+        slot = (slot + 1) & mask;
+    return (Py_ssize_t)slot;
+}
+
 /* The memo number of `object`, or -1. */
 static Py_ssize_t
 memo_find(Writer *writer, PyObject *object)
 {
-    Py_ssize_t i;
+    Py_ssize_t number;
+    if (writer->slot_count == 0)
+        return -1;
+    number = writer->memo_slots[memo_slot(writer, object)];
+    return number - 1;
+}
+
+/* Room in the memo index for one more object (doubling it and placing every entry again). */
+static int
+memo_grow_index(Writer *writer)
+{
+    Py_ssize_t count = writer->slot_count ? writer->slot_count * 2 : 64, i;
+    Py_ssize_t *slots;
+
+    if (2 * (writer->memo_count + 1) <= writer->slot_count)
+        return WRITTEN;
+    slots = PyMem_Calloc(count, sizeof(Py_ssize_t));
+    if (slots == NULL) {
+        PyErr_NoMemory();
+        return FAILED;
+    }
+    PyMem_Free(writer->memo_slots);
+    writer->memo_slots = slots;
+    writer->slot_count = count;
     for (i = 0; i < writer->memo_count; i++)
-        if (writer->memo[i] == object)
-            return i;
-    return -1;
+        slots[memo_slot(writer, writer->memo[i])] = i + 1;
+    return WRITTEN;
 }
 
 static int
@@ -120,7 +159,10 @@ memo_put(Writer *writer, PyObject *object)
         writer->memo = grown;
         writer->memo_capacity = capacity;
     }
+    if (memo_grow_index(writer) != WRITTEN)
+        return FAILED;
     Py_INCREF(object);
+    writer->memo_slots[memo_slot(writer, object)] = number + 1;
     writer->memo[writer->memo_count++] = object;
     if (number < 256) {
         unsigned char bytes[2] = {'q', (unsigned char)number};
@@ -248,9 +290,9 @@ write_dict(Writer *writer, PyObject *object)
 
 /* A str attribute of `object`, or NULL (no error set) when it is missing or not a str. */
 static PyObject *
-str_attribute(PyObject *object, const char *name)
+str_attribute(PyObject *object, PyObject *name)
 {
-    PyObject *value = PyObject_GetAttrString(object, name);
+    PyObject *value = PyObject_GetAttr(object, name);
     if (value == NULL) {
         PyErr_Clear();
         return NULL;
@@ -274,8 +316,8 @@ write_global(Writer *writer, PyObject *cls)
     if (cls == (PyObject *)Py_TYPE(Py_None) || cls == (PyObject *)Py_TYPE(Py_NotImplemented)
             || cls == (PyObject *)Py_TYPE(Py_Ellipsis))
         return UNSUPPORTED;             /* pickle reduces these three to type(x) */
-    name = str_attribute(cls, "__qualname__");
-    module_name = str_attribute(cls, "__module__");
+    name = str_attribute(cls, qualname_attribute);
+    module_name = str_attribute(cls, module_attribute);
     if (name == NULL || module_name == NULL || PyUnicode_FindChar(name, '.', 0, PyUnicode_GET_LENGTH(name), 1) != -1)
         goto done;                      /* nested classes are getattr reductions in protocol 2 */
     /* pickle imports the module and checks that the name leads back to the class */
@@ -355,7 +397,7 @@ write_reduced(Writer *writer, PyObject *object)
     PyObject *reduction, *callable, *arguments, *state = NULL, *name;
     int status = UNSUPPORTED;
 
-    reduction = PyObject_CallMethod(object, "__reduce_ex__", "i", 2);
+    reduction = PyObject_CallMethodOneArg(object, reduce_ex_attribute, protocol_number);
     if (reduction == NULL)
         return FAILED;
     if (!PyTuple_Check(reduction) || PyTuple_GET_SIZE(reduction) < 2 || PyTuple_GET_SIZE(reduction) > 3)
@@ -366,7 +408,7 @@ write_reduced(Writer *writer, PyObject *object)
         state = PyTuple_GET_ITEM(reduction, 2);
     if (!PyType_Check(callable) || !PyTuple_CheckExact(arguments))
         goto done;
-    name = str_attribute(callable, "__name__");
+    name = str_attribute(callable, name_attribute);
     if (name == NULL)
         goto done;
     if (PyUnicode_CompareWithASCIIString(name, "__newobj__") == 0
@@ -478,6 +520,7 @@ schema_pickle(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     for (i = 0; i < writer.memo_count; i++)
         Py_DECREF(writer.memo[i]);
     PyMem_Free(writer.memo);
+    PyMem_Free(writer.memo_slots);
     PyMem_Free(writer.data);
     return result;
 }
@@ -492,5 +535,13 @@ static PyMethodDef schema_pickle_functions[] = {
 int
 schema_pickle_add_to_module(PyObject *module)
 {
+    qualname_attribute = PyUnicode_InternFromString("__qualname__");
+    module_attribute = PyUnicode_InternFromString("__module__");
+    name_attribute = PyUnicode_InternFromString("__name__");
+    reduce_ex_attribute = PyUnicode_InternFromString("__reduce_ex__");
+    protocol_number = PyLong_FromLong(2);
+    if (qualname_attribute == NULL || module_attribute == NULL || name_attribute == NULL
+            || reduce_ex_attribute == NULL || protocol_number == NULL)
+        return -1;
     return PyModule_AddFunctions(module, schema_pickle_functions);
 }
