@@ -571,12 +571,15 @@ new_field_reader(PyObject *name, Py_ssize_t pointer_offset, int kind, PyObject *
     return (PyObject *)self;
 }
 
+/* Interned attribute names (a name made from a C string per call is a new str to hash). */
+static PyObject *write_name, *read_name, *nested_schema_name;
+
 /* getattr(obj, name, None) as a new reference; NULL only with an error other than
  * AttributeError set. */
 static PyObject *
-optional_attribute(PyObject *obj, const char *name)
+optional_attribute(PyObject *obj, PyObject *name)
 {
-    PyObject *value = PyObject_GetAttrString(obj, name);
+    PyObject *value = PyObject_GetAttr(obj, name);
     if (value == NULL && PyErr_ExceptionMatches(PyExc_AttributeError)) {
         PyErr_Clear();
         return Py_NewRef(Py_None);
@@ -595,7 +598,7 @@ variable_field_reader(PyObject *name, Py_ssize_t pointer_offset, PyObject *codec
     long kind;
 
     if (PyType_Check(codec)) {
-        PyObject *write = optional_attribute(codec, "write");
+        PyObject *write = optional_attribute(codec, write_name);
         if (write == NULL)
             return NULL;
         Py_DECREF(write);
@@ -611,10 +614,10 @@ variable_field_reader(PyObject *name, Py_ssize_t pointer_offset, PyObject *codec
         kind = PyLong_AsLong(kind_object);
         if (kind == -1 && PyErr_Occurred())
             return NULL;
-        read = PyObject_GetAttrString(codec, "read");
+        read = PyObject_GetAttr(codec, read_name);
     }
     else {
-        PyObject *nested = optional_attribute(codec, "nested_schema");
+        PyObject *nested = optional_attribute(codec, nested_schema_name);
         if (nested == NULL)
             return NULL;
         if (nested != Py_None) {
@@ -624,7 +627,7 @@ variable_field_reader(PyObject *name, Py_ssize_t pointer_offset, PyObject *codec
         else {
             Py_DECREF(nested);
             kind = KIND_GENERIC;
-            read = PyObject_GetAttrString(codec, "read");
+            read = PyObject_GetAttr(codec, read_name);
         }
     }
     if (read == NULL)
@@ -1141,6 +1144,11 @@ proxies_add_to_module(PyObject *module)
     if (PyType_Ready(&SnapshotUnpacker_Type) < 0 || PyType_Ready(&FieldReader_Type) < 0)
         return -1;
     unpack_from_name = PyUnicode_InternFromString("unpack_from");
+    write_name = PyUnicode_InternFromString("write");
+    read_name = PyUnicode_InternFromString("read");
+    nested_schema_name = PyUnicode_InternFromString("nested_schema");
+    if (write_name == NULL || read_name == NULL || nested_schema_name == NULL)
+        return -1;
     item_fields_name = PyUnicode_InternFromString("_proxy_item_fields");
     if (unpack_from_name == NULL || item_fields_name == NULL)
         return -1;
