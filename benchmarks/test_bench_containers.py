@@ -44,6 +44,35 @@ PROBES = random.Random(1).sample(range(COUNT), 1000)
 NAMES = ['name-%06d' % i for i in PROBES]
 
 
+def _fresh_items_class():
+    """An array class with a schema of its own, equal to Items's: its first open makes the proxy
+    class and the unpacker, as the first open of a file in a process does."""
+    class FreshItems(MappedArrayProxyBase):
+        schema = Schema.from_typed_slots(Item)
+    return (FreshItems,), {}
+
+
+@pytest.mark.benchmark(group='opening an array in process')
+def test_array_first_open_of_a_schema(benchmark):
+    # stored-schema check, proxy class, unpacker, header checks, then one record
+    def open_and_read(cls):
+        return cls.map_buffer(ARRAY.buf)[1234].id
+    assert benchmark.pedantic(open_and_read, setup=_fresh_items_class, rounds=200) == 1234
+
+
+@pytest.mark.benchmark(group='opening an array in process')
+def test_array_reopen(benchmark):
+    # the schema's unpacker exists: stored-schema check and header checks only
+    assert benchmark(lambda: Items.map_buffer(ARRAY.buf)[1234].id) == 1234
+
+
+@pytest.mark.benchmark(group='opening an array in process')
+def test_array_open_baseline_unpickle_schema(benchmark):
+    # what 1.x did on every open: unpickle the stored schema
+    stored = pickle.dumps(Items.schema, 2)
+    benchmark(pickle.loads, stored)
+
+
 @pytest.mark.benchmark(group='random item + one field')
 def test_array_random_access(benchmark):
     benchmark(lambda: sum(ARRAY[i].id for i in PROBES))
