@@ -508,3 +508,30 @@ def test_a_schema_with_an_unregistered_class_still_opens_through_python():
     schema = Schema.from_typed_slots(Holder)
     assert struct_proxy._full_snapshot_layout(schema) is None
     schema.unpacker()           # no fast path yet, and no error until a Later is read or written
+
+
+_SLOT_TYPE_POOL = [int, float, bool, str, bytes, list, tuple, frozenset, dict, object, Inner,
+                   number_types.byte, number_types.ubyte, number_types.short, number_types.ushort,
+                   number_types.int32, number_types.uint32, number_types.int64, number_types.uint64,
+                   number_types.float32, number_types.float64]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(st.from_regex(r'[a-z][a-z0-9_]{0,6}', fullmatch=True), st.sampled_from(_SLOT_TYPE_POOL),
+                       min_size=0, max_size=40),
+       st.sampled_from([1, 2, 4, 8]), st.sampled_from([1, 2]))
+def test_generated_schemas_lay_out_in_c_as_in_python(slot_types, alignment, version):
+    schema = Schema(slot_types, alignment=alignment, version=version)
+    made, snapshot_format, fixed_size, unpacker_fields = struct_proxy._full_snapshot_layout(schema)
+    twin, shape, twin_unpacker_fields = _python_full_layout(schema)
+    assert (snapshot_format, fixed_size, unpacker_fields) == (shape.snapshot_format, shape.fixed_size,
+                                                              twin_unpacker_fields)
+    assert list(made.__dict__) == list(twin.__dict__)
+    assert made._proxy_item_indexes == twin._proxy_item_indexes
+    assert made.__dict__['_proxy_accessors'].fields == twin.__dict__['_proxy_accessors'].fields
+    for name in slot_types:
+        mine, theirs = made.__dict__.get(name), twin.__dict__.get(name)
+        if isinstance(mine, _native.objects.FieldReader):
+            assert (mine.pointer_offset, mine.kind, mine.read) == (theirs.pointer_offset, theirs.kind, theirs.read)
+        else:
+            assert type(mine) is type(theirs)
