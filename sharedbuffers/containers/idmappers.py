@@ -40,6 +40,7 @@ from ..stable_hash import stable_hash
 from ..types.object_index import ObjectIndexView, write_object_index
 from ..types.strings import read_bytes
 from .filemaps import MappedLifetime, write_destination
+from .mapper_views import ColumnValuesView, MapperItemsView, MapperKeysView, NumericKeysView
 
 __all__ = ['NumericIdMapper', 'NumericId32Mapper', 'NumericIdMultiMapper', 'NumericId32MultiMapper',
            'StringIdMapper', 'StringId32Mapper', 'StringIdMultiMapper', 'StringId32MultiMapper',
@@ -518,15 +519,51 @@ class _IdMapper(MappedLifetime):
         one per core, at most 8) without the GIL; other kinds ignore ``threads``."""
         return [self.get(key, default) for key in keys]
 
-    def items(self):
-        """(key, value) for every row, in row order."""
-        return zip(self._row_keys(), self.values())
+    # keys(), values() and items() are views (see mapper_views): len(), any number of walks in
+    # row order, `in` as a lookup, and numpy columns without a copy where the column is numeric.
 
     def keys(self):
-        """Every key once, in row order."""
+        """A view of every key, once each, in row order."""
+        return self._keys_view(self)
+
+    def values(self):
+        """A view of the value of every row (numpy.asarray(view) is the mapped value column)."""
+        return ColumnValuesView(self)
+
+    def items(self):
+        """A view of (key, value) for every row, in row order."""
+        return MapperItemsView(self)
+
+    _keys_view = MapperKeysView
+
+    def _iter_keys(self):
         if not self.multi:
             return self._row_keys()
         return self._distinct_keys()
+
+    def _iter_values(self):
+        return iter(self._cells[self.columns - 1::self.columns])
+
+    def _iter_items(self):
+        return zip(self._row_keys(), self._iter_values())
+
+    def _row_count(self):
+        return self.count
+
+    def _key_count(self):
+        if not self.multi:
+            return self.count
+        counted = self.__dict__.get('_distinct_key_count')
+        if counted is None:
+            counted = self._distinct_key_count = self._count_distinct_keys()
+        return counted
+
+    def _count_distinct_keys(self):
+        return sum(1 for _ in self._distinct_keys())
+
+    def _value_column(self):
+        """The value column as a read-only numpy array over the mapped rows."""
+        return self.rows[:, self.columns - 1]
 
     #: The default of ``iteritems``/``iterkeys``'s ``make_sequential`` (1.x's: True for string mappers).
     _sequential_by_default = False
@@ -541,14 +578,14 @@ class _IdMapper(MappedLifetime):
         False for the others."""
         chunks = self._row_chunks_in_key_order(make_sequential)
         if chunks is None:
-            return self.items()
+            return self._iter_items()
         return itertools.chain.from_iterable(map(self._items_of_rows, chunks))
 
     def iterkeys(self, make_sequential=None):
         """:meth:`keys`, in the order the keys are stored with ``make_sequential`` (see :meth:`iteritems`)."""
         chunks = self._row_chunks_in_key_order(make_sequential)
         if chunks is None:
-            return self.keys()
+            return self._iter_keys()
         keys = itertools.chain.from_iterable(map(self._keys_of_rows, chunks))
         return self._distinct(keys) if self.multi else keys
 
@@ -588,13 +625,11 @@ class _IdMapper(MappedLifetime):
                 seen.add(key)
                 yield key
 
-    def values(self):
-        return iter(self._cells[self.columns - 1::self.columns])
-
-    itervalues = values
+    def itervalues(self):
+        return self._iter_values()
 
     def __iter__(self):
-        return self.keys()
+        return self._iter_keys()
 
     @classmethod
     def merge(cls, parts, destfile=None, tempdir=None, discard_duplicates=False, discard_duplicate_keys=False,
@@ -632,6 +667,20 @@ class NumericIdMapper(_IdMapper):
 
     def _row_keys(self):
         return iter(self._cells[0::self.columns])
+
+    _keys_view = NumericKeysView
+
+    def _key_column(self):
+        """The keys as a read-only numpy array over the mapped rows (each once: rows are sorted by key)."""
+        keys = self.rows[:, 0]
+        if self.multi and len(keys) > 1:
+            keys = keys[self._first_of_each_key()]
+        return keys
+
+    def _first_of_each_key(self):
+        import numpy
+        keys = self.rows[:, 0]
+        return numpy.concatenate(([True], keys[1:] != keys[:-1]))
 
     def _distinct_keys(self):
         # rows are sorted by key: equal keys are neighbours

@@ -19,6 +19,7 @@ import struct
 from .. import _native
 from ..buffers import as_byte_buffer
 from .filemaps import MappedLifetime, temporary_file, write_destination
+from .mapper_views import MapperItemsView, MapperValuesView
 
 __all__ = ['MappedMappingProxyBase', 'MappedMultiMappingProxyBase']
 
@@ -177,17 +178,29 @@ class MappedMappingProxyBase(MappedLifetime):
     def get_iter(self, key):
         return iter(self.get(key, []) if self.multi else ([self[key]] if key in self else []))
 
+    # keys(), values() and items() are views (see mapper_views): len(), any number of walks,
+    # `in` as a lookup.
+
     def keys(self):
+        """A view of the keys: the id mapper's (a numeric one's converts to a numpy array)."""
         return self.id_mapper.keys()
 
-    iterkeys = keys
+    def iterkeys(self):
+        return self.id_mapper._iter_keys()
 
     def __iter__(self):
-        return self.keys()
+        return self.id_mapper._iter_keys()
 
     def items(self):
-        for key, index in self.id_mapper.items():
+        """A view of (key, value proxy) for every stored key (every value of a multi mapping's keys)."""
+        return MapperItemsView(self)
+
+    def _iter_items(self):
+        for key, index in self.id_mapper._iter_items():
             yield key, self._value(index)
+
+    def _row_count(self):
+        return len(self.id_mapper)
 
     def iteritems(self, g_kw=None, idm_kw=None):
         """:meth:`items`, with 1.x's arguments: ``idm_kw`` goes to the id mapper's ``iteritems``
@@ -198,10 +211,15 @@ class MappedMappingProxyBase(MappedLifetime):
             yield key, self._value(index)
 
     def values(self):
-        for _, index in self.id_mapper.items():
+        """A view of the value proxy of every stored key, in the id mapper's row order."""
+        return MapperValuesView(self)
+
+    def _iter_values(self):
+        for _, index in self.id_mapper._iter_items():
             yield self._value(index)
 
-    itervalues = values
+    def itervalues(self):
+        return self._iter_values()
 
 
 class MappedMultiMappingProxyBase(MappedMappingProxyBase):
