@@ -535,3 +535,37 @@ def test_generated_schemas_lay_out_in_c_as_in_python(slot_types, alignment, vers
             assert (mine.pointer_offset, mine.kind, mine.read) == (theirs.pointer_offset, theirs.kind, theirs.read)
         else:
             assert type(mine) is type(theirs)
+
+
+def test_snapshot_layout_passes_on_errors_raised_by_codecs():
+    layout = _native.objects.snapshot_layout
+    kinds, immutable, base = struct_proxy._C_FIELD_KIND_NUMBERS, struct_proxy._IMMUTABLE, struct_proxy.ProxyBehaviour
+    formats = struct_proxy.FIXED_FORMATS
+
+    class Exploding:
+        @property
+        def nested_schema(self):
+            raise RuntimeError('nested_schema exploded')
+
+    class Meta(type):
+        def __getattribute__(cls, name):
+            if name == 'write':
+                raise RuntimeError('write exploded')
+            return super().__getattribute__(name)
+
+    class ExplodingClass(metaclass=Meta):
+        pass
+
+    class Unhashable:
+        __hash__ = None
+        read = staticmethod(lambda buffer, position: None)
+
+    slots = ('n', 'x')
+    with pytest.raises(RuntimeError, match='nested_schema exploded'):
+        layout(slots, {'n': int, 'x': Exploding()}, formats, 'B', kinds, immutable, base)
+    with pytest.raises(RuntimeError, match='write exploded'):
+        layout(slots, {'n': int, 'x': ExplodingClass}, formats, 'B', kinds, immutable, base)
+    assert layout(slots, {'n': int, 'x': Unhashable()}, formats, 'B', kinds, immutable, base) is None
+    with pytest.raises(TypeError):
+        layout(slots, {'n': int, 'x': int}, formats, 5, kinds, immutable, base)
+    assert layout(tuple('s%d' % n for n in range(65)), {}, formats, 'Q', kinds, immutable, base) is None
