@@ -8,6 +8,7 @@ C module is in use and through a twin schema built with it switched off, and com
 import gc
 import pickle
 import struct
+import sys
 import types
 import weakref
 from unittest import mock
@@ -569,3 +570,66 @@ def test_snapshot_layout_passes_on_errors_raised_by_codecs():
     with pytest.raises(TypeError):
         layout(slots, {'n': int, 'x': int}, formats, 5, kinds, immutable, base)
     assert layout(tuple('s%d' % n for n in range(65)), {}, formats, 'Q', kinds, immutable, base) is None
+
+
+@pytest.mark.skipif(not hasattr(_native.objects, 'snapshot_class'), reason='Python 3.10 makes shape classes with type()')
+def test_snapshot_proxies_free_their_items_and_dict():
+    packed = NATIVE_SCHEMA.pack(build(Record, SAMPLE_FULL))
+    proxy = NATIVE_SCHEMA.unpack_from(packed, 0)
+
+    class Marker:
+        pass
+    marker = Marker()
+    proxy.extra = marker                    # in the proxy's __dict__
+    assert proxy.name == 'n'                # a cached decoded value too
+    watch = weakref.ref(marker)
+    buffer_references = sys.getrefcount(packed)
+    del marker, proxy
+    assert watch() is None and sys.getrefcount(packed) == buffer_references - 1
+
+
+@pytest.mark.skipif(not hasattr(_native.objects, 'snapshot_class'), reason='Python 3.10 makes shape classes with type()')
+def test_a_finalizer_added_to_a_snapshot_class_runs_and_may_resurrect():
+    schema = Schema.from_typed_slots(Record)
+    packed = schema.pack(build(Record, SAMPLE_FULL))
+    cls = type(schema.unpack_from(packed, 0))
+    seen = []
+    type.__setattr__(cls, '__del__', lambda self: seen.append(self.number))
+    proxy = schema.unpack_from(packed, 0)
+    del proxy
+    assert seen == [7]
+    kept = []
+    type.__setattr__(cls, '__del__', lambda self: kept.append(self))
+    proxy = schema.unpack_from(packed, 0)
+    del proxy
+    assert len(kept) == 1 and kept[0].number == 7 and kept[0].name == 'n'   # resurrected, still whole
+    type.__delattr__(cls, '__del__')
+    kept.clear()
+
+
+@pytest.mark.skipif(not hasattr(_native.objects, 'snapshot_class'), reason='Python 3.10 makes shape classes with type()')
+def test_python_subclasses_of_snapshot_classes_and_long_chains_are_freed():
+    schema = Schema.from_typed_slots(Record)
+    packed = schema.pack(build(Record, SAMPLE_FULL))
+    cls = type(schema.unpack_from(packed, 0))
+
+    class Sub(cls):
+        pass
+
+    class Marker:
+        pass
+    original = schema.unpack_from(packed, 0)
+    sub = tuple.__new__(Sub, [tuple.__getitem__(original, i) for i in range(tuple.__len__(original))])
+    sub.note = Marker()
+    watch, sub_class = weakref.ref(sub.note), weakref.ref(Sub)
+    assert sub.number == 7
+    del sub, Sub
+    gc.collect()
+    assert watch() is None and sub_class() is None     # the instance, then its class, were freed
+    # a chain far deeper than the C stack allows recursion for: freed through the trashcan
+    head = schema.unpack_from(packed, 0)
+    for _ in range(200000):
+        following = schema.unpack_from(packed, 0)
+        following.next = head
+        head = following
+    del head, following
