@@ -453,6 +453,24 @@ error:
     return NULL;
 }
 
+/* A FieldReader of `type` from arguments already checked (by field_new, or by snapshot_layout,
+ * which makes them without parsing a call). */
+static PyObject *
+new_field_reader(PyTypeObject *type, PyObject *name, Py_ssize_t pointer_offset, int kind, PyObject *read,
+                 PyObject *immutable_types, PyObject *proxy_base)
+{
+    FieldReader *self = (FieldReader *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->name = Py_NewRef(name);
+    self->read = Py_NewRef(read);
+    self->immutable_types = Py_NewRef(immutable_types);
+    self->proxy_base = Py_NewRef(proxy_base);
+    self->pointer_offset = pointer_offset;
+    self->kind = kind;
+    return (PyObject *)self;
+}
+
 static PyObject *
 field_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
@@ -461,7 +479,6 @@ field_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     PyObject *name, *read, *immutable_types, *proxy_base;
     Py_ssize_t pointer_offset;
     int kind;
-    FieldReader *self;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "UniOO!O!:FieldReader", keywords, &name,
                                      &pointer_offset, &kind, &read, &PyFrozenSet_Type,
@@ -479,16 +496,7 @@ field_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         PyErr_SetString(PyExc_TypeError, "read must be callable");
         return NULL;
     }
-    self = (FieldReader *)type->tp_alloc(type, 0);
-    if (self == NULL)
-        return NULL;
-    self->name = Py_NewRef(name);
-    self->read = Py_NewRef(read);
-    self->immutable_types = Py_NewRef(immutable_types);
-    self->proxy_base = Py_NewRef(proxy_base);
-    self->pointer_offset = pointer_offset;
-    self->kind = kind;
-    return (PyObject *)self;
+    return new_field_reader(type, name, pointer_offset, kind, read, immutable_types, proxy_base);
 }
 
 static int
@@ -552,24 +560,6 @@ static PyTypeObject FieldReader_Type = {
 };
 
 /* -- snapshot_layout --------------------------------------------------------------------- */
-
-/* A FieldReader as FieldReader(name, pointer_offset, kind, read, immutable_types, proxy_base)
- * makes it (the arguments are already checked by the caller). */
-static PyObject *
-new_field_reader(PyObject *name, Py_ssize_t pointer_offset, int kind, PyObject *read,
-                 PyObject *immutable_types, PyObject *proxy_base)
-{
-    FieldReader *self = (FieldReader *)FieldReader_Type.tp_alloc(&FieldReader_Type, 0);
-    if (self == NULL)
-        return NULL;
-    self->name = Py_NewRef(name);
-    self->read = Py_NewRef(read);
-    self->immutable_types = Py_NewRef(immutable_types);
-    self->proxy_base = Py_NewRef(proxy_base);
-    self->pointer_offset = pointer_offset;
-    self->kind = kind;
-    return (PyObject *)self;
-}
 
 /* Interned attribute names (a name made from a C string per call is a new str to hash). */
 static PyObject *write_name, *read_name, *nested_schema_name;
@@ -642,7 +632,7 @@ variable_field_reader(PyObject *name, Py_ssize_t pointer_offset, PyObject *codec
         Py_DECREF(read);
         return NULL;
     }
-    reader = new_field_reader(name, pointer_offset, (int)kind, read, immutable_types, proxy_base);
+    reader = new_field_reader(&FieldReader_Type, name, pointer_offset, (int)kind, read, immutable_types, proxy_base);
     Py_DECREF(read);
     return reader;
 }

@@ -674,13 +674,9 @@ class NumericIdMapper(_IdMapper):
         """The keys as a read-only numpy array over the mapped rows (each once: rows are sorted by key)."""
         keys = self.rows[:, 0]
         if self.multi and len(keys) > 1:
-            keys = keys[self._first_of_each_key()]
+            import numpy
+            keys = keys[numpy.concatenate(([True], keys[1:] != keys[:-1]))]
         return keys
-
-    def _first_of_each_key(self):
-        import numpy
-        keys = self.rows[:, 0]
-        return numpy.concatenate(([True], keys[1:] != keys[:-1]))
 
     def _distinct_keys(self):
         # rows are sorted by key: equal keys are neighbours
