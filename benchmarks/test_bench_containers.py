@@ -83,6 +83,25 @@ def test_random_access_baseline_list(benchmark):
     benchmark(lambda: sum(ITEMS[i].id for i in PROBES))
 
 
+@pytest.mark.benchmark(group='random item + one field')
+def test_writable_array_random_access(benchmark):
+    # over a bytearray the items are live proxies (ctypes structures over the buffer)
+    writable = Items.map_buffer(bytearray(ARRAY.buf))
+    benchmark(lambda: sum(writable[i].id for i in PROBES))
+
+
+@pytest.mark.benchmark(group='random item + one field')
+def test_mmap_array_random_access(benchmark):
+    # a caller's read-only mmap through map_buffer: snapshots, as over map_file's memoryview
+    import mmap
+    with tempfile.TemporaryFile() as f:
+        f.write(ARRAY.buf)
+        f.flush()
+        mapping = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    over_mmap = Items.map_buffer(mapping)
+    benchmark(lambda: sum(over_mmap[i].id for i in PROBES))
+
+
 @pytest.mark.benchmark(group='sum one field of every item')
 def test_array_column_sum(benchmark):
     assert benchmark(lambda: int(ARRAY.column('id').sum())) == sum(range(COUNT))

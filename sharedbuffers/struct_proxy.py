@@ -578,16 +578,19 @@ def _full_snapshot_layout(schema):
 
 # One ctypes view ("anchor") per writable buffer holds a buffer export, which pins the memory:
 # a bytearray cannot be resized, nor an mmap closed, while the anchor lives.  Proxies are laid
-# at anchor address + offset (cheaper than a new export each) and keep the anchor alive.
+# at anchor address + offset (cheaper than a new export each) and keep the anchor alive.  The
+# anchor is one c_char at the buffer's start: an array type as long as the buffer would cost
+# a type lookup (a new type for each length) every time the last proxy of a buffer dies.
 _anchors = {}       # id(buffer) -> weakref to its anchor (the anchor keeps the buffer alive)
 _addressof = ctypes.addressof
+_char_over = ctypes.c_char.from_buffer
 
 
 def _anchor_of(buffer):
     reference = _anchors.get(id(buffer))
     anchor = reference() if reference is not None else None
     if anchor is None:
-        anchor = (ctypes.c_char * len(buffer)).from_buffer(buffer)
+        anchor = _char_over(buffer)
         key = id(buffer)
         _anchors[key] = weakref.ref(anchor, lambda dead, key=key: _forget_anchor(key, dead))
     return anchor
@@ -602,7 +605,9 @@ def live_proxy_maker(cls):
     """``make(buffer, offset) -> live proxy`` for class ``cls``.
 
     Class attributes are looked up here, once: on proxy classes they go through the
-    metaclass's ``__getattribute__``, which is Python code.
+    metaclass's ``__getattribute__``, which is Python code.  With the C module the maker is a
+    ``LiveMaker`` (``_native/live_proxies.c``), which runs the function below only for the
+    cases it leaves to Python (its errors among them).
     """
     size = ctypes.sizeof(cls)
     from_address = type.__getattribute__(cls, 'from_address')
@@ -618,6 +623,8 @@ def live_proxy_maker(cls):
         attributes['_proxy_offset'] = offset
         attributes['_proxy_anchor'] = anchor
         return proxy
+    if _native.objects is not None:
+        return _native.objects.LiveMaker(from_address, size, make)
     return make
 
 
@@ -655,9 +662,18 @@ def build_unpacker(schema):
     # compiled when first needed: opening a file of full-shape records never pays for it, nor
     # for its struct readers (compiling a struct format is a cost of a cold open too).
     namespace['FULL_READ_ONLY'], _, fixed_size, fixed = full
+
+    def live_full():
+        # The full shape's live maker, from the cache the generated function uses, so that a
+        # live proxy has the same class whichever of the two made it.
+        key = slot_mask << 65 | 1
+        entry = shapes.get(key)
+        if entry is None:
+            entry = shapes[key] = schema._make_shape_reader(slot_mask, 0, 1)
+        return entry[1]
     unpack_from = _native.objects.SnapshotUnpacker(
         namespace['FULL_READ_ONLY'], _compiled_on_first_call(full_format, slot_mask, namespace, name), slot_mask,
-        schema.bitmap_size // 8, fixed_size, fixed)
+        schema.bitmap_size // 8, fixed_size, fixed, live_full)
     return unpack_from, shapes
 
 

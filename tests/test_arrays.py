@@ -1,4 +1,6 @@
 """Typed arrays: streaming builds, safe files, validated reads, vectorized columns (FORMAT.md §10)."""
+import gc
+import mmap
 import multiprocessing
 import os
 import pickle
@@ -205,6 +207,40 @@ def test_a_writable_mapping_changes_the_file(tmp_path):
     type(item).x.add(item, 1)
     del item
     assert Points.map_file(str(path))[1].x == 100
+
+
+def test_a_writable_mapping_refuses_to_close_while_a_live_proxy_lives(tmp_path):
+    path = tmp_path / 'points.bin'
+    Points.build(points(3), str(path), return_mapper=False)
+    mapped = Points.map_file(str(path), read_only=False)
+    items = list(mapped)
+    assert [p.x for p in items] == [0, 1, 2] and [mapped[i].label for i in range(3)] == ['p0', 'p1', 'p2']
+    kept = items[2]
+    del items
+    with pytest.raises(BufferError):
+        mapped.close()
+    kept.x = 7
+    del kept
+    gc.collect()
+    mapped.close()
+    assert Points.map_file(str(path))[2].x == 7
+
+
+@pytest.mark.parametrize('access', ['read', 'write'])
+def test_an_array_over_an_mmap_reads_it_and_lets_it_close_once_gone(tmp_path, access):
+    path = tmp_path / 'points.bin'
+    Points.build(points(4), str(path), return_mapper=False)
+    with open(path, 'r+b') as f:
+        mapping = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ if access == 'read' else mmap.ACCESS_WRITE)
+    mapped = Points.map_buffer(mapping)
+    assert [(p.x, p.label) for p in mapped] == [(i, 'p%d' % i) for i in range(4)]
+    assert mapped[-1].x == 3 and mapped.getter()(1).label == 'p1'
+    if access == 'write':
+        mapped[0].x = 40
+        assert mapped[0].x == 40
+    del mapped
+    gc.collect()
+    mapping.close()
 
 
 def test_positions_spill_to_disk_past_the_memory_budget(monkeypatch, tmp_path):

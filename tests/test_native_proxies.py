@@ -210,6 +210,127 @@ def test_writable_buffers_still_get_live_proxies():
     assert proxy.number == 6 and proxy.name == 'abc'
 
 
+FULL_RECORD = {'number': 5, 'ratio': 0.5, 'flag': True, 'name': 'abc', 'blob': b'xy', 'items': [1, 2],
+               'pair': (3,), 'members': frozenset({4}), 'table': {'k': 1}, 'anything': [None]}
+
+
+def writable_buffers(data, offset=0):
+    """The writable buffers a proxy is made over, each holding `data` at `offset`."""
+    import mmap
+    padded = bytes(offset) + data + bytes(8)
+    mapping = mmap.mmap(-1, len(padded))
+    mapping[:] = padded
+    return {'bytearray': bytearray(padded), 'memoryview': memoryview(bytearray(padded)), 'mmap': mapping}
+
+
+@settings(max_examples=60, deadline=None)
+@given(records, st.integers(0, 40), st.sampled_from(['bytearray', 'memoryview', 'mmap']))
+def test_live_proxies_read_as_the_pure_live_proxies_read(attributes, offset, kind):
+    packed = NATIVE_SCHEMA.pack(build(Record, attributes))
+    native_buffer = writable_buffers(packed, offset)[kind]
+    pure_buffer = writable_buffers(packed, offset)[kind]
+    assert (read_everything(NATIVE_SCHEMA, native_buffer, offset, SLOT_TYPES, False)
+            == read_everything(PURE_SCHEMA, pure_buffer, offset, SLOT_TYPES, True))
+
+
+@pytest.mark.parametrize('kind', ['bytearray', 'memoryview', 'mmap'])
+def test_full_shape_live_proxies_are_made_in_c_with_the_class_python_makes(kind):
+    packed = NATIVE_SCHEMA.pack(build(Record, FULL_RECORD))
+    buffer = writable_buffers(packed, 16)[kind]
+    maker = NATIVE_SCHEMA.unpack_from.fallback      # the generated function: the shape cache
+    proxy = NATIVE_SCHEMA.unpack_from(buffer, 16)
+    made_by_python = maker(buffer, 16)
+    assert type(proxy) is type(made_by_python)
+    assert isinstance(proxy, struct_proxy.LiveStructProxy)
+    assert proxy.__dict__['_proxy_buffer'] is buffer and proxy.__dict__['_proxy_offset'] == 16
+    assert [getattr(proxy, name) for name in SLOT_TYPES] == [getattr(made_by_python, name) for name in SLOT_TYPES]
+    proxy.number = 77                              # live both ways
+    assert made_by_python.number == 77
+    assert type(proxy).number.add(made_by_python, 3) == 80 and proxy.number == 80
+
+
+def test_the_live_maker_is_the_c_one_and_wraps_the_python_maker():
+    packed = NATIVE_SCHEMA.pack(build(Record, FULL_RECORD))
+    full = (1 << len(NATIVE_SCHEMA.slot_keys)) - 1
+    cls, maker = NATIVE_SCHEMA._make_shape_reader(full, 0, True)
+    assert type(maker) is _native.objects.LiveMaker
+    python_made = maker.fallback(bytearray(packed), 0)
+    assert type(python_made) is cls and type(python_made.__dict__['_proxy_anchor']).__name__ == 'c_char'
+    c_made = maker(bytearray(packed), 0)
+    assert type(c_made) is cls and type(c_made.__dict__['_proxy_anchor']) is memoryview
+
+
+def test_proxies_made_together_share_one_anchor_which_pins_the_buffer_while_any_lives():
+    packed = NATIVE_SCHEMA.pack(build(Record, FULL_RECORD))
+    buffer = bytearray(packed * 3)
+    first, second = NATIVE_SCHEMA.unpack_from(buffer, 0), NATIVE_SCHEMA.unpack_from(buffer, len(packed))
+    assert first.__dict__['_proxy_anchor'] is second.__dict__['_proxy_anchor']
+    del first
+    with pytest.raises(BufferError):
+        buffer.extend(b'more')
+    del second
+    gc.collect()
+    buffer.extend(b'more')
+    assert NATIVE_SCHEMA.unpack_from(buffer, 2 * len(packed)).number == 5
+
+
+def test_an_anchor_is_not_shared_between_buffers_or_regions():
+    packed = NATIVE_SCHEMA.pack(build(Record, FULL_RECORD))
+    data = bytearray(packed * 2)
+    other = bytearray(packed * 2)
+    whole, tail = memoryview(data), memoryview(data)[len(packed):]
+    proxies = [NATIVE_SCHEMA.unpack_from(data, 0), NATIVE_SCHEMA.unpack_from(other, 0),
+               NATIVE_SCHEMA.unpack_from(whole, len(packed)), NATIVE_SCHEMA.unpack_from(tail, 0)]
+    anchors = [proxy.__dict__['_proxy_anchor'] for proxy in proxies]
+    assert len({id(anchor) for anchor in anchors}) == 4
+    assert [bytes(anchor) for anchor in anchors] == [bytes(data), bytes(other), bytes(data), bytes(tail)]
+    proxies[2].number = 9                          # the same struct through two views
+    assert proxies[3].number == 9 and proxies[0].number == 5
+
+
+@pytest.mark.parametrize('offset', [-1, 10**6, 2**70, True, 3.0])
+def test_live_proxies_at_bad_offsets_fail_as_the_pure_path_fails(offset):
+    packed = NATIVE_SCHEMA.pack(build(Record, FULL_RECORD))
+    for kind in ('bytearray', 'memoryview', 'mmap'):
+        native = outcome(lambda: NATIVE_SCHEMA.unpack_from(writable_buffers(packed)[kind], offset))
+        with mock.patch.object(_native, 'objects', None):
+            pure = outcome(lambda: PURE_SCHEMA.unpack_from(writable_buffers(packed)[kind], offset))
+        assert native == pure
+
+
+def test_the_live_maker_leaves_read_only_and_short_buffers_to_python():
+    full = (1 << len(NATIVE_SCHEMA.slot_keys)) - 1
+    cls, maker = NATIVE_SCHEMA._make_shape_reader(full, 0, True)
+    packed = NATIVE_SCHEMA.pack(build(Record, FULL_RECORD))
+    with pytest.raises(TypeError):
+        maker(packed, 0)                            # ctypes refuses a read-only buffer
+    short = bytearray(packed[:8])
+    expected = outcome(lambda: maker.fallback(short, 0))
+    assert expected[0] == 'error' and outcome(lambda: maker(short, 0)) == expected
+    released = memoryview(bytearray(packed))
+    released.release()
+    assert outcome(lambda: maker(released, 0)) == outcome(lambda: maker.fallback(released, 0))
+
+
+def test_read_only_and_closed_mmaps_read_as_the_pure_path_reads(tmp_path):
+    import mmap
+    packed = NATIVE_SCHEMA.pack(build(Record, FULL_RECORD))
+    path = tmp_path / 'record'
+    path.write_bytes(packed)
+    with open(path, 'rb') as f:
+        read_only = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    proxy = NATIVE_SCHEMA.unpack_from(read_only, 0)
+    assert type(proxy) is type(NATIVE_SCHEMA.unpack_from(packed, 0))     # a snapshot, made in C
+    assert_same_reads(NATIVE_SCHEMA, PURE_SCHEMA, read_only, 0, SLOT_TYPES)
+    del proxy
+    gc.collect()
+    read_only.close()                       # the C path held no export after the call
+    assert_same_reads(NATIVE_SCHEMA, PURE_SCHEMA, read_only, 0, SLOT_TYPES)
+    writable = writable_buffers(packed)['mmap']
+    writable.close()
+    assert_same_reads(NATIVE_SCHEMA, PURE_SCHEMA, writable, 0, SLOT_TYPES)
+
+
 def test_a_released_memoryview_raises_as_the_pure_path_does():
     packed = NATIVE_SCHEMA.pack(build(Record, {'number': 5}))
     view = memoryview(packed)

@@ -236,6 +236,11 @@ int searches_add_to_module(PyObject *module);
 int number_runs_add_to_module(PyObject *module);
 int index_merge_add_to_module(PyObject *module);
 int schema_pickle_add_to_module(PyObject *module);
+int live_proxies_add_to_module(PyObject *module);
+
+/* live_proxies.c: live proxies over writable buffers (see there). */
+int is_live_maker(PyObject *object);
+PyObject *live_make(PyObject *maker, PyObject *buffer, PyObject *offset);
 
 /* values.c: decoders of stored values.  Each returns a new reference, or NOT_HANDLED when the
  * value is one for the Python reader (bad data included: it raises the error that names it). */

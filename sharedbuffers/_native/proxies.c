@@ -2,12 +2,13 @@
  * Proxy construction and field decoding (part of sharedbuffers._native._objects, objects.c):
  *
  *   SnapshotUnpacker   schema.unpack_from for the common shape: every attribute present and
- *                      not None, over bytes or a read-only byte memoryview.  One call reads
- *                      the header, checks it, and builds the proxy tuple
- *                      (buffer, offset, has, none, fixed values...).  Everything else (other
- *                      shapes, writable buffers, bad offsets, extra arguments) goes to the
- *                      generated Python unpacker it wraps, so results and errors are the
- *                      generated code's.
+ *                      not None, over bytes, a read-only byte memoryview or a read-only mmap.
+ *                      One call reads the header, checks it, and builds the proxy tuple
+ *                      (buffer, offset, has, none, fixed values...).  Over a writable buffer
+ *                      (bytearray, writable memoryview or mmap) it makes the live proxy
+ *                      (live_proxies.c).  Everything else (other shapes, other buffer types,
+ *                      bad offsets, extra arguments) goes to the generated Python unpacker it
+ *                      wraps, so results and errors are the generated code's.
  *   FieldReader        the descriptor of a variable-size attribute of a snapshot proxy: it
  *                      follows the attribute's pointer and decodes short str/bytes, numeric
  *                      lists, tuples and frozensets, and nested structs without running
@@ -37,6 +38,8 @@ typedef struct {
     Py_ssize_t count;               /* number of fixed-size values */
     char *codes;                    /* struct code of each fixed value */
     Py_ssize_t *offsets;            /* offset of each fixed value from the struct start */
+    PyObject *live_full;            /* live_full() -> the full shape's live maker, or NULL */
+    PyObject *live;                 /* what it gave, once asked */
 } SnapshotUnpacker;
 
 static unsigned long long
@@ -52,8 +55,59 @@ load_bitmap(const unsigned char *p, int size)
 
 static PyObject *full_shape_alloc(PyTypeObject *cls, Py_ssize_t items);
 
+/* The type of mmap objects, imported when a buffer of another type than bytes, bytearray and
+ * memoryview is first seen (NULL until then, or when mmap cannot be imported). */
+static PyTypeObject *mmap_type;
+
+static int
+is_mmap(PyObject *buffer)
+{
+    if (mmap_type == NULL) {
+        PyObject *module = PyImport_ImportModule("mmap");
+        PyObject *type = module != NULL ? PyObject_GetAttrString(module, "mmap") : NULL;
+        Py_XDECREF(module);
+        if (type == NULL || !PyType_Check(type)) {
+            Py_XDECREF(type);
+            PyErr_Clear();
+            return 0;
+        }
+        mmap_type = (PyTypeObject *)type;
+    }
+    return Py_IS_TYPE(buffer, mmap_type);
+}
+
+/* The live proxy (live_proxies.c) of a full-shape struct over a writable buffer, made by the
+ * maker `live_full()` gives (asked once); NULL without an error set when it is a case for the
+ * fallback. */
+static PyObject *
+unpack_live(SnapshotUnpacker *self, PyObject *buffer, PyObject *offset_object)
+{
+    PyObject *offset, *proxy;
+
+    if (self->live == NULL) {
+        if (self->live_full == NULL)
+            return NULL;
+        self->live = PyObject_CallNoArgs(self->live_full);
+        if (self->live == NULL)
+            return NULL;
+    }
+    offset = offset_object != NULL ? Py_NewRef(offset_object) : PyLong_FromLong(0);
+    if (offset == NULL)
+        return NULL;
+    if (is_live_maker(self->live))
+        proxy = live_make(self->live, buffer, offset);
+    else {
+        PyObject *args[2] = {buffer, offset};
+        proxy = PyObject_Vectorcall(self->live, args, 2, NULL);
+    }
+    Py_DECREF(offset);
+    return proxy;
+}
+
 /* The proxy of the struct at `offset` when it has the full shape, or NULL without an
- * exception set when this is a case for the fallback. */
+ * exception set when this is a case for the fallback.  Over bytes, a read-only byte
+ * memoryview or a read-only mmap it is a snapshot; over a bytearray, a writable byte
+ * memoryview or a writable mmap, a live proxy. */
 static PyObject *
 unpack_full_shape(SnapshotUnpacker *self, PyObject *buffer, PyObject *offset_object)
 {
@@ -63,16 +117,24 @@ unpack_full_shape(SnapshotUnpacker *self, PyObject *buffer, PyObject *offset_obj
     PyObject *proxy;
     Py_ssize_t i, count = self->count;
     unsigned long long has, none;
+    Py_buffer exported;
+    int writable, has_export = 0;
 
     if (PyBytes_CheckExact(buffer)) {
         data = (const unsigned char *)PyBytes_AS_STRING(buffer);
         size = PyBytes_GET_SIZE(buffer);
+        writable = 0;
+    }
+    else if (PyByteArray_CheckExact(buffer)) {
+        data = (const unsigned char *)PyByteArray_AS_STRING(buffer);
+        size = PyByteArray_GET_SIZE(buffer);
+        writable = 1;
     }
     else if (PyMemoryView_Check(buffer)) {
-        /* A read-only, one-dimensional byte view still holding its buffer.  The proxy keeps
-         * a reference to the view, and the view keeps its exporter alive. */
+        /* A one-dimensional byte view still holding its buffer.  The proxy keeps a reference
+         * to the view, and the view keeps its exporter alive. */
         Py_buffer *view = PyMemoryView_GET_BUFFER(buffer);
-        if (!view->readonly || view->ndim != 1 || view->itemsize != 1 || view->buf == NULL
+        if (view->ndim != 1 || view->itemsize != 1 || view->buf == NULL
                 || view->format == NULL || strcmp(view->format, "B") != 0
                 || (view->strides != NULL && view->strides[0] != 1))
             return NULL;
@@ -81,25 +143,43 @@ unpack_full_shape(SnapshotUnpacker *self, PyObject *buffer, PyObject *offset_obj
             return NULL;
         data = (const unsigned char *)view->buf;
         size = view->len;
+        writable = !view->readonly;
+    }
+    else if (is_mmap(buffer)) {
+        /* Read through an export held for this call only (a closed mmap refuses it, and the
+         * generic path raises its error); the proxy keeps a reference to the mmap. */
+        if (PyObject_GetBuffer(buffer, &exported, PyBUF_SIMPLE) < 0) {
+            PyErr_Clear();
+            return NULL;
+        }
+        has_export = 1;
+        data = (const unsigned char *)exported.buf;
+        size = exported.len;
+        writable = !exported.readonly;
     }
     else
         return NULL;
 
     if (offset_object != NULL) {
         if (!PyLong_CheckExact(offset_object))
-            return NULL;
+            goto fallback;
         offset = PyLong_AsSsize_t(offset_object);
         if (offset == -1 && PyErr_Occurred()) {
             PyErr_Clear();
-            return NULL;
+            goto fallback;
         }
     }
     if (!in_bounds(offset, self->snapshot_size, size))
-        return NULL;
+        goto fallback;
     has = load_bitmap(data + offset, self->bitmap_size);
     none = load_bitmap(data + offset + self->bitmap_size, self->bitmap_size);
     if (has != self->slot_mask || none != 0)
-        return NULL;
+        goto fallback;
+    if (writable) {
+        if (has_export)
+            PyBuffer_Release(&exported);
+        return unpack_live(self, buffer, offset_object);
+    }
 
     values[0] = Py_NewRef(buffer);
     values[1] = offset_object != NULL ? Py_NewRef(offset_object) : PyLong_FromLong(0);
@@ -107,6 +187,8 @@ unpack_full_shape(SnapshotUnpacker *self, PyObject *buffer, PyObject *offset_obj
     values[3] = PyLong_FromLong(0);
     for (i = 0; i < count; i++)
         values[4 + i] = decode_number(self->codes[i], data + offset + self->offsets[i]);
+    if (has_export)
+        PyBuffer_Release(&exported);
     for (i = 0; i < 4 + count; i++)
         if (values[i] == NULL)
             goto error;
@@ -123,6 +205,11 @@ error:
         Py_XDECREF(values[i]);
     if (!PyErr_Occurred())
         PyErr_NoMemory();
+    return NULL;
+
+fallback:
+    if (has_export)
+        PyBuffer_Release(&exported);
     return NULL;
 }
 
@@ -144,23 +231,23 @@ static PyObject *
 unpacker_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"proxy_class", "fallback", "slot_mask", "bitmap_size",
-                               "snapshot_size", "fields", NULL};
-    PyObject *proxy_class, *fallback, *fields, *sequence = NULL;
+                               "snapshot_size", "fields", "live_full", NULL};
+    PyObject *proxy_class, *fallback, *fields, *sequence = NULL, *live_full = Py_None;
     unsigned long long slot_mask;
     int bitmap_size;
     Py_ssize_t snapshot_size, i;
     SnapshotUnpacker *self;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!OKinO:SnapshotUnpacker", keywords,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!OKinO|O:SnapshotUnpacker", keywords,
                                      &PyType_Type, &proxy_class, &fallback, &slot_mask,
-                                     &bitmap_size, &snapshot_size, &fields))
+                                     &bitmap_size, &snapshot_size, &fields, &live_full))
         return NULL;
     if (!PyType_IsSubtype((PyTypeObject *)proxy_class, &PyTuple_Type)) {
         PyErr_SetString(PyExc_TypeError, "proxy_class must be a tuple subclass");
         return NULL;
     }
-    if (!PyCallable_Check(fallback)) {
-        PyErr_SetString(PyExc_TypeError, "fallback must be callable");
+    if (!PyCallable_Check(fallback) || (live_full != Py_None && !PyCallable_Check(live_full))) {
+        PyErr_SetString(PyExc_TypeError, "fallback and live_full must be callable");
         return NULL;
     }
     if (bitmap_size != 1 && bitmap_size != 2 && bitmap_size != 4 && bitmap_size != 8) {
@@ -180,6 +267,7 @@ unpacker_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     self->vectorcall = unpacker_vectorcall;
     self->proxy_class = (PyTypeObject *)Py_NewRef(proxy_class);
     self->fallback = Py_NewRef(fallback);
+    self->live_full = live_full != Py_None ? Py_NewRef(live_full) : NULL;
     self->slot_mask = slot_mask;
     self->has_value = PyLong_FromUnsignedLongLong(slot_mask);
     self->bitmap_size = bitmap_size;
@@ -230,6 +318,8 @@ unpacker_traverse(SnapshotUnpacker *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->proxy_class);
     Py_VISIT(self->fallback);
+    Py_VISIT(self->live_full);
+    Py_VISIT(self->live);
     return 0;
 }
 
@@ -239,6 +329,8 @@ unpacker_clear(SnapshotUnpacker *self)
     Py_CLEAR(self->proxy_class);
     Py_CLEAR(self->has_value);
     Py_CLEAR(self->fallback);
+    Py_CLEAR(self->live_full);
+    Py_CLEAR(self->live);
     return 0;
 }
 
@@ -268,7 +360,8 @@ static PyTypeObject SnapshotUnpacker_Type = {
     .tp_name = "sharedbuffers._native._objects.SnapshotUnpacker",
     .tp_basicsize = sizeof(SnapshotUnpacker),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
-    .tp_doc = "unpack_from(buf, offset=0, ...) of one schema: the full shape over read-only bytes in C, "
+    .tp_doc = "unpack_from(buf, offset=0, ...) of one schema: the full shape over bytes, byte memoryviews, "
+              "bytearrays and mmaps in C (a live proxy over a writable buffer, from the maker live_full() gives), "
               "everything else through the generated fallback.",
     .tp_new = unpacker_new,
     .tp_dealloc = (destructor)unpacker_dealloc,
