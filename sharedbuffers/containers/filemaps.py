@@ -11,6 +11,7 @@ import os
 import struct
 
 from ..mapped_files import MappedFile, normalize_mode
+from .aligned_writes import AlignedWriter
 
 __all__ = ['map_file_region', 'atomic_output', 'write_destination', 'MappedLifetime', 'GenericFileMapper']
 
@@ -266,6 +267,13 @@ def atomic_output(path, tempdir=None):
         raise
 
 
+def _write_aligned(write, output):
+    """``write(output)`` through an AlignedWriter (huge pages in the page cache: see there), flushed."""
+    aligned = AlignedWriter(output)
+    write(aligned)
+    aligned.flush()
+
+
 def write_destination(destfile, tempdir, write, open_written, return_mapper, read_only):
     """The shared ``build`` destination rule of arrays, id mappers and mappings.
 
@@ -276,13 +284,12 @@ def write_destination(destfile, tempdir, write, open_written, return_mapper, rea
     """
     if isinstance(destfile, (str, os.PathLike)):
         with atomic_output(destfile, tempdir) as output:
-            write(output)
+            _write_aligned(write, output)
         return open_written(destfile, 0, None, read_only) if return_mapper else None
     if destfile is None:
         destfile = temporary_file(dir=tempdir)
     start = destfile.tell()
-    write(destfile)
-    destfile.flush()
+    _write_aligned(write, destfile)
     size = destfile.tell() - start
     if not return_mapper:
         return None
