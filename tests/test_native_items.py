@@ -97,6 +97,32 @@ def test_the_class_method_still_works_when_called_explicitly():
     assert PointArray.__getitem__(pure, 2).label == 'p2'
 
 
+def test_array_classes_get_the_c_subscript_from_their_base():
+    assert issubclass(PointArray, _native.objects.ItemAccess)
+    assert "__getitem__" not in vars(MappedArrayProxyBase)
+    assert type(PointArray.__getitem__).__name__ == 'wrapper_descriptor'
+    native, _ = twins(built(4))
+    assert [p.x for p in native[1:3]] == [3, 6] and native[::-2][0].label == 'p3'   # slices: Python
+    with pytest.raises(TypeError):
+        native['one']
+
+
+def test_a_subclass_may_override_item_access_and_call_the_base():
+    class Labelled(PointArray):
+        def __getitem__(self, number):
+            return 'item ' + super().__getitem__(number).label
+    array = Labelled.map_buffer(built(3))
+    assert array[2] == 'item p2' and [p.x for p in array] == [0, 3, 6]
+
+
+def test_an_array_without_c_items_indexes_through_python():
+    native, _ = twins(built(3))
+    del native.__dict__['_items']
+    assert native[1].x == 3 and native[-1].label == 'p2'
+    with pytest.raises(IndexError):
+        native[3]
+
+
 def test_a_closed_array_refuses_indexing(tmp_path):
     path = tmp_path / 'points.bin'
     with open(path, 'wb') as f:
@@ -127,7 +153,7 @@ def test_building_into_a_write_only_file_maps_it_through_its_path(tmp_path):
 
 
 def test_indexing_alternates_between_arrays_of_one_class():
-    # ItemLookup remembers the last array's _items (objects.h: PartsCache); each array must still
+    # ItemAccess remembers the last array's _items (objects.h: PartsCache); each array must still
     # read its own items, whichever was indexed before.
     first = PointArray.map_buffer(built(5))
     second = PointArray.map_buffer(PointArray.build([Point(100 + i, 'q%d' % i) for i in range(7)]).buf)

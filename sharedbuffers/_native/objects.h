@@ -238,6 +238,9 @@ int index_merge_add_to_module(PyObject *module);
 int schema_pickle_add_to_module(PyObject *module);
 int live_proxies_add_to_module(PyObject *module);
 
+/* proxies.c: unpack(buffer, offset) from C, `offset_object` being the int `offset` (>= 0). */
+PyObject *snapshot_unpack(PyObject *unpack, PyObject *buffer, PyObject *offset_object, Py_ssize_t offset);
+
 /* live_proxies.c: live proxies over writable buffers (see there). */
 int is_live_maker(PyObject *object);
 PyObject *live_make(PyObject *maker, PyObject *buffer, PyObject *offset);

@@ -42,6 +42,8 @@ typedef struct {
     PyObject *live;                 /* what it gave, once asked */
 } SnapshotUnpacker;
 
+static PyTypeObject SnapshotUnpacker_Type;
+
 static unsigned long long
 load_bitmap(const unsigned char *p, int size)
 {
@@ -109,7 +111,7 @@ unpack_live(SnapshotUnpacker *self, PyObject *buffer, PyObject *offset_object)
  * memoryview or a read-only mmap it is a snapshot; over a bytearray, a writable byte
  * memoryview or a writable mmap, a live proxy. */
 static PyObject *
-unpack_full_shape(SnapshotUnpacker *self, PyObject *buffer, PyObject *offset_object)
+unpack_full_shape(SnapshotUnpacker *self, PyObject *buffer, PyObject *offset_object, Py_ssize_t known_offset)
 {
     const unsigned char *data;
     Py_ssize_t size, offset = 0;
@@ -160,7 +162,9 @@ unpack_full_shape(SnapshotUnpacker *self, PyObject *buffer, PyObject *offset_obj
     else
         return NULL;
 
-    if (offset_object != NULL) {
+    if (known_offset >= 0)
+        offset = known_offset;
+    else if (offset_object != NULL) {
         if (!PyLong_CheckExact(offset_object))
             goto fallback;
         offset = PyLong_AsSsize_t(offset_object);
@@ -220,11 +224,29 @@ unpacker_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, Py
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
 
     if (kwnames == NULL && (nargs == 1 || nargs == 2)) {
-        PyObject *proxy = unpack_full_shape(self, args[0], nargs == 2 ? args[1] : NULL);
+        PyObject *proxy = unpack_full_shape(self, args[0], nargs == 2 ? args[1] : NULL, -1);
         if (proxy != NULL || PyErr_Occurred())
             return proxy;
     }
     return PyObject_Vectorcall(self->fallback, args, nargsf, kwnames);
+}
+
+/* unpack(buffer, offset) for C callers (typed array items): `offset_object` is the int
+ * `offset` (>= 0).  A SnapshotUnpacker is run without a call through Python's machinery; any
+ * other callable is called. */
+PyObject *
+snapshot_unpack(PyObject *unpack, PyObject *buffer, PyObject *offset_object, Py_ssize_t offset)
+{
+    PyObject *args[2] = {buffer, offset_object};
+
+    if (Py_IS_TYPE(unpack, &SnapshotUnpacker_Type)) {
+        SnapshotUnpacker *self = (SnapshotUnpacker *)unpack;
+        PyObject *proxy = unpack_full_shape(self, buffer, offset_object, offset);
+        if (proxy != NULL || PyErr_Occurred())
+            return proxy;
+        return PyObject_Vectorcall(self->fallback, args, 2, NULL);
+    }
+    return PyObject_Vectorcall(unpack, args, 2, NULL);
 }
 
 static PyObject *

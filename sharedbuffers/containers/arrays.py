@@ -73,7 +73,12 @@ class _Positions:
         output.write(self.current.tobytes())
 
 
-class MappedArrayProxyBase(MappedLifetime):
+# With the C module, arr[i] is the subscript slot of this C base class (items.c: ItemAccess),
+# which indexes the instance's C ItemSequence; without it, _python_getitem is __getitem__.
+_ITEM_ACCESS = (_native.objects.ItemAccess,) if _native.objects is not None else ()
+
+
+class MappedArrayProxyBase(MappedLifetime, *_ITEM_ACCESS):
     """A read-only sequence of struct proxies over a typed array; subclass it and set ``schema``."""
 
     schema = None
@@ -241,7 +246,9 @@ class MappedArrayProxyBase(MappedLifetime):
             raise ValueError('typed array item %d is at +%d, outside the items area: corrupt' % (number, position))
         return self.offset + position
 
-    def __getitem__(self, number):
+    def _python_getitem(self, number):
+        """``self[number]``: what ItemAccess leaves to Python (slices, arrays without ``_items``),
+        and every key without the C module."""
         position = self._index[number]          # negative indexes and IndexError, in C
         if type(position) is not int:           # a slice of the index
             return [self[index] for index in range(*number.indices(self.index_elements))]
@@ -249,10 +256,8 @@ class MappedArrayProxyBase(MappedLifetime):
             raise ValueError('typed array item %d is at +%d, outside the items area: corrupt' % (number, position))
         return self._unpack(self.buf, self.offset + position)
 
-    if _native.objects is not None:
-        # Integer keys go to the instance's C ItemSequence without a Python frame; other keys
-        # (slices) and instances made without it run the method above.
-        __getitem__ = _native.objects.ItemLookup(__getitem__)
+    if not _ITEM_ACCESS:
+        __getitem__ = _python_getitem
 
     def __iter__(self):
         items = self.__dict__.get('_items')
