@@ -36,6 +36,9 @@
  */
 #include "objects.h"
 #include "kernels.h"
+#if PY_VERSION_HEX < 0x030B0000
+#include <longintrepr.h>        /* int_key reads digits; 3.11 includes it with Python.h */
+#endif
 
 typedef struct {
     PyObject_HEAD
@@ -370,6 +373,20 @@ int_key(PyObject *key, uint64_t *number)
 
     if (!PyLong_CheckExact(key))
         return 0;
+#if PY_VERSION_HEX < 0x030C0000
+    /* Up to 3.11 an int is its sign in ob_size and 30-bit digits: keys of up to two digits
+     * (60 bits: ids, hashes of 40 bits) are read here, not through a call that checks for
+     * overflow digit by digit.  3.12 changed the layout; there the call below does it all. */
+    {
+        Py_ssize_t digits = Py_SIZE(key);
+        const digit *digit_values = ((PyLongObject *)key)->ob_digit;
+        if (digits >= 0 && digits <= 2) {
+            *number = digits == 0 ? 0 : digits == 1 ? (uint64_t)digit_values[0]
+                      : (uint64_t)digit_values[0] | (uint64_t)digit_values[1] << PyLong_SHIFT;
+            return 1;
+        }
+    }
+#endif
     /* The signed conversion is the fast one; keys of 2**63 and up take the unsigned one. */
     signed_number = PyLong_AsLongLongAndOverflow(key, &overflow);
     if (overflow == 0 && signed_number >= 0) {
