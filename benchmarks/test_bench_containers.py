@@ -102,6 +102,33 @@ def test_mmap_array_random_access(benchmark):
     benchmark(lambda: sum(over_mmap[i].id for i in PROBES))
 
 
+@pytest.fixture(scope='module')
+def big_array_files(tmp_path_factory):
+    """A 200k-record array (about 20 MB) in two files with the same bytes: one written by build
+    (2 MB pieces at 2 MB boundaries: huge folios in the page cache, where the kernel has them),
+    one copied in 1 MB writes starting 64 bytes off, as builds wrote before AlignedWriter."""
+    directory = tmp_path_factory.mktemp('aligned')
+    aligned = directory / 'aligned.bin'
+    Items.build((Item(i, i / 3, 'name-%06d' % i) for i in range(200_000)), str(aligned), return_mapper=False)
+    data = aligned.read_bytes()
+    unaligned = directory / 'unaligned.bin'
+    with open(unaligned, 'wb') as f:
+        f.write(data[:64])
+        for start in range(64, len(data), 1 << 20):
+            f.write(data[start:start + (1 << 20)])
+    probes = random.Random(4).sample(range(200_000), 20_000)
+    return {'aligned': str(aligned), 'unaligned': str(unaligned)}, probes
+
+
+@pytest.mark.benchmark(group='random item + one field: 200k items, file written aligned or not')
+@pytest.mark.parametrize('written', ['aligned', 'unaligned'])
+def test_big_array_random_access(benchmark, big_array_files, written):
+    paths, probes = big_array_files
+    array = Items.map_file(paths[written])
+    benchmark(lambda: sum(array[i].id for i in probes))
+    array.close()
+
+
 @pytest.mark.benchmark(group='sum one field of every item')
 def test_array_column_sum(benchmark):
     assert benchmark(lambda: int(ARRAY.column('id').sum())) == sum(range(COUNT))
