@@ -54,6 +54,7 @@ setup(
                             "sharedbuffers/_native/stable_hash.c", "sharedbuffers/_native/searches.c",
                             "sharedbuffers/_native/number_runs.c", "sharedbuffers/_native/index_merge.c",
                             "sharedbuffers/_native/schema_pickle.c", "sharedbuffers/_native/live_proxies.c",
+                            "sharedbuffers/_native/deferred.c",
                             "sharedbuffers/_native/kernels.c"],
                            depends=["sharedbuffers/_native/objects.h", "sharedbuffers/_native/kernels.h"],
                            extra_compile_args=["-O2", "-std=gnu11", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter",

@@ -629,7 +629,7 @@ def live_proxy_maker(cls):
 
 
 def build_unpacker(schema):
-    """The function ``unpack_from(buf, offset=0, ...) -> proxy`` of ``schema``.
+    """The function ``unpack_from(buf, offs=0, ...) -> proxy`` of ``schema`` (``offset=`` too).
 
     The fast path guesses the shape where every attribute is present and not None: one
     ``struct.unpack_from`` reads header and fixed-size fields, and the header confirms the
@@ -687,12 +687,12 @@ def _compiled_on_first_call(full_format, slot_mask, namespace, name):
     """A stand-in for the generated ``unpack_from`` that writes and compiles it when first called."""
     compiled = []
 
-    def unpack_from(buf, offset=0, idmap=None, factory_class_new=None, proxy_into=None):
+    def unpack_from(buf, offs=0, idmap=None, factory_class_new=None, proxy_into=None, *, offset=None):
         if not compiled:
             _add_struct_readers(namespace, namespace['schema'], full_format)
             source = _unpacker_source(full_format, slot_mask)
             compiled.append(compile_function(source, 'unpack_from', namespace, name))
-        return compiled[0](buf, offset, idmap, factory_class_new, proxy_into)
+        return compiled[0](buf, offs if offset is None else offset, idmap, factory_class_new, proxy_into)
     return unpack_from
 
 
@@ -710,7 +710,10 @@ def _unpacker_source(full_format, slot_mask):
             '    if values[0] == %#x and not values[1] and offset >= 0:' % slot_mask,
             '        return new(%s, (buf, offset) + values)' % cls)]
     return '\n'.join([
-        'def unpack_from(buf, offset=0, idmap=None, factory_class_new=None, proxy_into=None):',
+        # `offs` is 1.x's name for the offset (callers pass it by keyword); `offset` is taken too.
+        'def unpack_from(buf, offs=0, idmap=None, factory_class_new=None, proxy_into=None, *, offset=None):',
+        '    if offset is None:',
+        '        offset = offs',
         '    if type(buf) is bytes:',
         '        writable = 0',
     ] + fast_path('        ', 'FULL_READ_ONLY') + [

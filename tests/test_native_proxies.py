@@ -331,6 +331,37 @@ def test_read_only_and_closed_mmaps_read_as_the_pure_path_reads(tmp_path):
     assert_same_reads(NATIVE_SCHEMA, PURE_SCHEMA, writable, 0, SLOT_TYPES)
 
 
+def test_the_early_unpack_from_is_a_c_stand_in_that_follows_the_schema():
+    schema = Schema.from_typed_slots(Record)
+    early = schema.unpack_from
+    assert type(early) is _native.objects.Deferred and early.target is None
+    packed = schema.pack(build(Record, FULL_RECORD))
+    assert early(packed).number == 5
+    assert early.target is schema.unpack_from and type(early.target).__name__ == 'SnapshotUnpacker'
+    schema.reinitialize()
+    assert early.target is None and schema.unpack_from is early
+    assert early(schema.pack(build(Record, FULL_RECORD)), 0).name == 'abc'
+
+
+def test_deferred_makes_its_target_once_and_passes_calls_and_errors_through():
+    made = []
+
+    def make():
+        made.append(len(made))
+        if len(made) == 1:
+            raise RuntimeError('not yet')
+        return lambda *args, **kwargs: (args, kwargs)
+    deferred = _native.objects.Deferred(make)
+    with pytest.raises(RuntimeError, match='not yet'):
+        deferred(1)
+    assert deferred(1, 2, key=3) == ((1, 2), {'key': 3}) and deferred() == ((), {})
+    assert made == [0, 1]
+    deferred.reset()
+    assert deferred.target is None and deferred(4) == ((4,), {}) and made == [0, 1, 2]
+    with pytest.raises(TypeError):
+        _native.objects.Deferred(42)
+
+
 def test_a_released_memoryview_raises_as_the_pure_path_does():
     packed = NATIVE_SCHEMA.pack(build(Record, {'number': 5}))
     view = memoryview(packed)

@@ -283,3 +283,26 @@ def test_a_live_proxy_pins_its_bytearray_until_it_is_gone():
     gc.collect()
     buffer.extend(b'more')
     assert SCHEMA.unpack_from(buffer).count == 3
+
+
+def test_unpack_from_taken_before_the_first_unpack_keeps_working():
+    schema = Schema.from_typed_slots(Item)
+    early = schema.unpack_from                  # before anything was generated
+    padded = bytes(8) + DATA
+    assert early(DATA).count == 3 and early(padded, 8).name == 'widget'
+    assert early(padded, offs=8).price == 9.5
+    into = early(DATA, 0, proxy_into=schema.Proxy())
+    assert into.count == 3 and into == schema.unpack_from(DATA)
+    with pytest.raises(IndexError):
+        early(DATA, len(DATA) + 100)
+    schema.reinitialize()                       # generated code is dropped and made again
+    assert early(schema.pack(Item(count=5))).count == 5
+
+
+def test_unpack_from_takes_the_offset_by_1x_keyword_offs_and_by_offset():
+    schema = Schema.from_typed_slots(Item)
+    padded = bytes(16) + DATA
+    for _ in range(2):                          # through the stand-in, then the generated code
+        assert schema.unpack_from(padded, offs=16).name == 'widget'
+        assert schema.unpack_from(padded, offset=16).count == 3
+        assert schema.unpack_from(buf=padded, offs=16, proxy_into=None).price == 9.5

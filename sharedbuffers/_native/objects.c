@@ -17,7 +17,7 @@
  * stored values: a dict's key index, a sorted numeric array; sorted numpy arrays), number_runs.c
  * (indexing a proxied list of numbers), index_merge.c (merging two sorted index matrices),
  * schema_pickle.c (the protocol-2 pickle of a schema, for comparing with the one a file stores),
- * live_proxies.c (live proxies over writable buffers).
+ * live_proxies.c (live proxies over writable buffers), deferred.c (a callable made on first use).
  *
  * Every function here has a pure-Python twin that gives the same results and raises the same
  * exceptions; SHAREDBUFFERS_PURE=1 (or this module missing) selects the twins, and the test
@@ -43,7 +43,8 @@ PyInit__objects(void)
             || lookups_add_to_module(module) < 0 || values_add_to_module(module) < 0
             || stable_hash_add_to_module(module) < 0 || searches_add_to_module(module) < 0
             || number_runs_add_to_module(module) < 0 || index_merge_add_to_module(module) < 0
-            || schema_pickle_add_to_module(module) < 0 || live_proxies_add_to_module(module) < 0) {
+            || schema_pickle_add_to_module(module) < 0 || live_proxies_add_to_module(module) < 0
+            || deferred_add_to_module(module) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -237,6 +237,7 @@ int number_runs_add_to_module(PyObject *module);
 int index_merge_add_to_module(PyObject *module);
 int schema_pickle_add_to_module(PyObject *module);
 int live_proxies_add_to_module(PyObject *module);
+int deferred_add_to_module(PyObject *module);
 
 /* proxies.c: unpack(buffer, offset) from C, `offset_object` being the int `offset` (>= 0). */
 PyObject *snapshot_unpack(PyObject *unpack, PyObject *buffer, PyObject *offset_object, Py_ssize_t offset);

@@ -382,7 +382,7 @@ static PyTypeObject SnapshotUnpacker_Type = {
     .tp_name = "sharedbuffers._native._objects.SnapshotUnpacker",
     .tp_basicsize = sizeof(SnapshotUnpacker),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
-    .tp_doc = "unpack_from(buf, offset=0, ...) of one schema: the full shape over bytes, byte memoryviews, "
+    .tp_doc = "unpack_from(buf, offs=0, ...) of one schema: the full shape over bytes, byte memoryviews, "
               "bytearrays and mmaps in C (a live proxy over a writable buffer, from the maker live_full() gives), "
               "everything else through the generated fallback.",
     .tp_new = unpacker_new,
