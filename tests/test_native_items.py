@@ -1,4 +1,4 @@
-"""Typed array items through the C ItemSequence/ItemLookup (``_native/items.c``) and without it.
+"""Typed array items through the C ItemSequence/ItemAccess (``_native/items.c``) and without it.
 
 An array mapped while the C module is switched off has no ``_items`` and runs the Python
 methods; both must give the same proxies and the same errors, corrupt index entries included.
